@@ -1,0 +1,217 @@
+"""The ``mmbench`` command line. Heavy imports (torch, pandas) happen inside commands, so ``--help`` is fast."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mmbench import __version__
+from mmbench.errors import MMBenchError
+
+INDEX_PATH = Path("registry") / "index.json"
+
+
+def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Print mmbench's input errors as one clear message and exit 2, without a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MMBenchError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+def _load(plugins: tuple[str, ...] = ()) -> None:
+    from mmbench.registry import load_plugins
+
+    load_plugins(plugins)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="mmbench")
+def main() -> None:
+    """mmbench: multimodal recommendation with knowledge distillation, benchmarked under a strict protocol.
+
+    \b
+    Typical use:
+      mmbench ls                          # every registered component, by kind
+      mmbench validate recipes/*.yaml     # check recipes (all errors at once)
+      mmbench run recipes/quickstart.yaml # train, evaluate, write run records
+      mmbench leaderboard                 # aggregate records into a table
+    """
+
+
+@main.command()
+@click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a recipe field by dotted path, e.g. --set student.params.dim=128 (repeatable).")
+@click.option("--seed", "seeds", multiple=True, type=int, help="Run these seeds instead of the recipe's (repeatable).")
+@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Where run records are written (under runs/).")
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE",
+              help="Import a module that registers components, e.g. --plugin acme_mm.components (repeatable).")
+@click.option("--quiet", "-q", is_flag=True, help="Only print the final table.")
+@_friendly
+def run(recipe: Path, overrides: tuple[str, ...], seeds: tuple[int, ...], results_dir: Path,
+        plugins: tuple[str, ...], quiet: bool) -> None:
+    """Run a recipe: prepare data, train (selecting on valid), test once, write one record per seed."""
+    _load(plugins)
+    from tabulate import tabulate
+
+    from mmbench.recipe.load import load_recipe
+    from mmbench.runner.run import run_recipe, summary_rows
+
+    spec = load_recipe(recipe, overrides)
+    paths = run_recipe(spec, results_dir=results_dir, seeds=list(seeds) or None, recipe_path=str(recipe),
+                       log=(lambda _: None) if quiet else (lambda m: click.echo(m, err=True)))
+    table = summary_rows(paths)
+    cols = ["seed", "role", "component", "HR@10", "NDCG@10", "HR@20", "NDCG@20", "latency_ms_p50", "params"]
+    cols = [c for c in cols if any(c in r for r in table)]
+    click.echo(tabulate([[r.get(c, "") for c in cols] for r in table], headers=cols, tablefmt="github",
+                        floatfmt=".4f", intfmt=","))
+    click.echo(f"\n{len(paths)} record(s) in {results_dir / 'runs'}; `mmbench leaderboard --results-dir {results_dir}`")
+
+
+@main.command()
+@click.argument("recipes", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a field (repeatable).")
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import a plugin module (repeatable).")
+@_friendly
+def validate(recipes: tuple[Path, ...], overrides: tuple[str, ...], plugins: tuple[str, ...]) -> None:
+    """Validate recipes, printing every error with its YAML path; exit 2 if any recipe is invalid."""
+    _load(plugins)
+    from mmbench.errors import RecipeError
+    from mmbench.recipe.load import load_recipe, recipe_hash
+
+    failed = 0
+    for path in recipes:
+        try:
+            spec = load_recipe(path, overrides)
+        except RecipeError as exc:
+            failed += 1
+            click.echo(str(exc), err=True)
+            continue
+        click.echo(f"ok: {path} (name {spec.name}, hash {recipe_hash(spec)})")
+    if failed:
+        click.echo(f"{failed} of {len(recipes)} recipe(s) invalid", err=True)
+        sys.exit(2)
+
+
+def describe(entry: Any, *, with_origin: bool = True) -> dict[str, Any]:
+    """JSON-ready description of a registry entry (what `ls --json` and the index print)."""
+    from mmbench.params import param_specs
+
+    params = {}
+    for name, spec in param_specs(entry.obj).items():
+        item: dict[str, Any] = {"type": spec.type_repr}
+        if spec.required:
+            item["required"] = True
+        else:
+            default = spec.default
+            item["default"] = default if isinstance(default, (int, float, str, bool, type(None), list)) else repr(default)
+        params[name] = item
+    out = {"kind": entry.kind, "name": entry.name, "qualname": entry.qualname, "summary": entry.summary,
+           "params": params, "meta": entry.meta}
+    if with_origin:
+        out["origin"] = entry.origin
+    return out
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    return ", ".join(f"{n}: {p['type']}" + ("" if p.get("required") else f" = {p['default']!r}")
+                     for n, p in params.items())
+
+
+@main.command(name="ls")
+@click.argument("kind", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (kind, name, origin, summary, params).")
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import a plugin module (repeatable).")
+@_friendly
+def ls(kind: str | None, as_json: bool, plugins: tuple[str, ...]) -> None:
+    """List registered components of every kind, or of KIND (e.g. `mmbench ls student`)."""
+    _load(plugins)
+    from tabulate import tabulate
+
+    from mmbench.kinds import KINDS, registry_of
+    from mmbench.registry import plugin_failures
+
+    regs = [registry_of(kind)] if kind else list(KINDS.values())
+    if as_json:
+        click.echo(json.dumps([describe(e) for r in regs for e in r.entries()], indent=2))
+    else:
+        for reg in regs:
+            click.echo(f"{reg.plural} ({len(reg)})")
+            rows = [[e.name, e.summary, _params_text(describe(e)["params"]), e.origin] for e in reg.entries()]
+            click.echo(tabulate(rows, headers=["name", "summary", "params", "origin"], tablefmt="simple")
+                       if rows else "  (none registered yet)")
+            click.echo()
+    for failure in plugin_failures():
+        click.echo(f"warning: plugin {failure.describe()}", err=True)
+
+
+@main.command()
+@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="Folder whose runs/ holds the run records.")
+@click.option("--format", "fmt", type=click.Choice(["md", "csv", "json", "html"]), default="md", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file (atomically) instead of standard output.")
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import a plugin module (repeatable).")
+@_friendly
+def leaderboard(results_dir: Path, fmt: str, output: Path | None, plugins: tuple[str, ...]) -> None:
+    """Aggregate run records into a leaderboard: mean ± 95% CI over seeds of the test metrics."""
+    _load(plugins)
+    from mmbench.results.leaderboard import render
+    from mmbench.results.store import atomic_write_text, load_records
+
+    text = render(load_records(results_dir), fmt)
+    if output:
+        atomic_write_text(output, text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.option("--check", is_flag=True, help="Exit 1 if the committed index differs from the registry.")
+@click.option("--path", type=click.Path(dir_okay=False, path_type=Path), default=INDEX_PATH, show_default=True)
+@_friendly
+def index(check: bool, path: Path) -> None:
+    """Write (or --check) registry/index.json: every built-in component with its params."""
+    text = index_text()
+    if check:
+        current = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if current != text:
+            click.echo(f"{path} is stale: run `mmbench index` and commit the result "
+                       "(renamed components orphan leaderboard rows; review the diff)", err=True)
+            sys.exit(1)
+        click.echo(f"{path} is up to date")
+        return
+    from mmbench.results.store import atomic_write_text
+
+    atomic_write_text(path, text)
+    click.echo(f"wrote {path}")
+
+
+def index_text() -> str:
+    """The generated index of built-in components (no installed plugins, no line numbers)."""
+    from mmbench.kinds import KINDS
+    from mmbench.registry import is_builtin, load_plugins
+
+    load_plugins(entry_points=False)
+    data = {kind: [describe(e, with_origin=False) for e in reg.entries() if is_builtin(e.obj)]
+            for kind, reg in KINDS.items()}
+    return json.dumps({"generated_by": "mmbench index", "kinds": data}, indent=2, ensure_ascii=False) + "\n"
+
+
+if __name__ == "__main__":
+    main()

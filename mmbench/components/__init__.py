@@ -1,0 +1,8 @@
+"""THE single list of built-in components: importing this module registers every one of them.
+
+Add a new built-in here, in its kind's block; nothing is discovered implicitly.
+"""
+
+from mmbench.data import amazon_beauty  # noqa: F401  dataset: amazon-beauty
+from mmbench.metrics import ranking  # noqa: F401  metrics: hr, recall, ndcg, mrr
+from mmbench.components.students import mf, pop  # noqa: F401  students: mf, pop

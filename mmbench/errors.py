@@ -1,0 +1,26 @@
+"""User-facing error types: each message names the problem and the fix."""
+
+from __future__ import annotations
+
+
+class MMBenchError(Exception):
+    """Base of every error mmbench raises for bad input; the CLI prints it without a traceback."""
+
+
+class RecipeError(MMBenchError):
+    """A recipe failed validation; ``issues`` holds every problem found, not just the first."""
+
+    def __init__(self, source: str, issues: list[str]) -> None:
+        self.source = source
+        self.issues = list(issues)
+        n = len(self.issues)
+        head = f"{source}: {n} error{'s' if n != 1 else ''}"
+        super().__init__("\n".join([head, *(f"  {line}" for line in self.issues)]))
+
+
+class DataError(MMBenchError):
+    """A dataset file is missing, corrupt or inconsistent."""
+
+
+class ResultsError(MMBenchError):
+    """A run record is unreadable or does not follow the record schema."""

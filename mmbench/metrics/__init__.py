@@ -1,0 +1,1 @@
+"""Ranking metrics, latency and robustness measurements."""

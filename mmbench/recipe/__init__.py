@@ -1,0 +1,1 @@
+"""Recipes: the validated YAML that names every component of a run."""

@@ -1,0 +1,144 @@
+"""The recipe schema (pydantic v2, ``extra="forbid"``, frozen): what a recipe YAML may say.
+
+A component is ``{name: <registry name>, params: {...}}``; its params are checked against the component's
+typed constructor in :mod:`mmbench.recipe.validate`. Lists are explicit lists, never implicit grids.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA_VERSION = 1
+Rate = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveInt = Annotated[int, Field(ge=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _unique(values: list[Any]) -> list[Any]:
+    dupes = sorted({v for v in values if values.count(v) > 1}, key=str)
+    if dupes:
+        raise ValueError(f"duplicate entries {dupes}")
+    return values
+
+
+class ComponentSpec(_Strict):
+    """A registered component: its registry ``name`` and keyword ``params``."""
+
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class DatasetSpec(ComponentSpec):
+    """The dataset and the split that is part of every result key."""
+
+    split: str = "loo-time"
+
+    @field_validator("split")
+    @classmethod
+    def _known_split(cls, value: str) -> str:
+        from mmbench.data.splits import SPLITS
+
+        if value not in SPLITS:
+            hint = difflib.get_close_matches(value, list(SPLITS), n=1)
+            raise ValueError(f"unknown split {value!r}{f'; did you mean {hint[0]!r}?' if hint else ''} "
+                             f"(available: {', '.join(SPLITS)})")
+        return value
+
+
+class TrainSpec(_Strict):
+    """Training budget and model selection (always on the validation split)."""
+
+    epochs: int = Field(100, ge=0)
+    batch_size: PositiveInt = 4096
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    eval_every: PositiveInt = 1
+    patience: PositiveInt = Field(10, description="validation rounds without improvement before stopping")
+    select_metric: str = "NDCG@10"
+
+
+class ModelSpec(ComponentSpec):
+    """A trained recommender; ``train`` overrides fields of the recipe-level ``train`` for this model."""
+
+    train: dict[str, Any] = Field(default_factory=dict)
+
+
+class TeacherSpec(ModelSpec):
+    """The teacher, with the fusion module it uses."""
+
+    fusion: ComponentSpec | None = None
+
+
+class DistillSpec(ComponentSpec):
+    """One distillation loss with its weight in the student's objective."""
+
+    weight: float = Field(1.0, gt=0)
+
+
+class RobustnessSpec(_Strict):
+    """Missing-modality evaluation: metrics when a share of items lose a modality (item-level masks)."""
+
+    enabled: bool = False
+    rates: list[Rate] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0], min_length=1)
+    modalities: list[str] = Field(default_factory=list)
+    mask_seeds: PositiveInt = 3
+    imputers: list[ComponentSpec] = Field(default_factory=list)
+
+
+class LatencySpec(_Strict):
+    """Serving latency: warm-up, then timed single-user requests (score all items + top-K)."""
+
+    enabled: bool = False
+    warmup: int = Field(10, ge=0)
+    repeats: PositiveInt = 100
+    k: PositiveInt = 20
+    batch_size: PositiveInt = 1024
+
+
+class EvalSpec(_Strict):
+    """Full-ranking evaluation settings."""
+
+    ks: list[PositiveInt] = Field(default_factory=lambda: [5, 10, 20], min_length=1)
+    metrics: list[str] = Field(default_factory=lambda: ["hr", "ndcg", "recall", "mrr"], min_length=1)
+    batch_size: PositiveInt = 4096
+    robustness: RobustnessSpec = Field(default_factory=RobustnessSpec)
+    latency: LatencySpec = Field(default_factory=LatencySpec)
+
+    _ks_unique = field_validator("ks", "metrics")(_unique)
+
+
+class Recipe(_Strict):
+    """A complete benchmark recipe: data, encoders, teacher, student, distillation, training, evaluation."""
+
+    schema_version: Literal[1]
+    name: str | None = Field(None, pattern=r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$")
+    description: str = ""
+    plugins: list[str] = Field(default_factory=list)
+    dataset: DatasetSpec
+    encoders: dict[str, ComponentSpec] = Field(default_factory=dict)
+    teacher: TeacherSpec | None = None
+    student: ModelSpec
+    baselines: list[ModelSpec] = Field(default_factory=list)
+    distill: list[DistillSpec] = Field(default_factory=list)
+    modality_dropout: dict[str, Rate] = Field(default_factory=dict)
+    imputer: ComponentSpec | None = None
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    eval: EvalSpec = Field(default_factory=EvalSpec)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+
+    _seeds_unique = field_validator("seeds")(_unique)
+
+    def train_for(self, spec: ModelSpec) -> TrainSpec:
+        """The effective training settings of one model: recipe ``train`` updated by the model's own."""
+        return TrainSpec.model_validate({**self.train.model_dump(), **spec.train})
+
+    def models(self) -> list[tuple[str, ModelSpec]]:
+        """``(role, spec)`` of every model the recipe trains, teacher first."""
+        out: list[tuple[str, ModelSpec]] = [("teacher", self.teacher)] if self.teacher else []
+        return out + [("student", self.student)] + [("baseline", b) for b in self.baselines]

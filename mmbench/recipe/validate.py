@@ -1,0 +1,204 @@
+"""Recipe validation that collects **every** problem at once, each with its YAML path and a suggestion.
+
+Three passes over the raw mapping, so one typo never hides another: the pydantic schema (structure, types,
+unknown fields), the registry (component names and their constructor params), and cross-field rules.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel
+
+from mmbench.kinds import DATASETS, DISTILL_LOSSES, ENCODERS, FUSIONS, IMPUTERS, METRICS, STUDENTS, TEACHERS
+from mmbench.params import check_params, did_you_mean
+from mmbench.recipe.schema import SCHEMA_VERSION, Recipe, TrainSpec
+from mmbench.registry import Registry, RegistryError, import_plugin
+
+Path_ = tuple[Any, ...]
+
+
+def _model_at(model: type[BaseModel], loc: Path_) -> type[BaseModel] | None:
+    """The pydantic model that owns the field at ``loc`` (to suggest field names)."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            continue
+        field = current.model_fields.get(part)
+        if field is None:
+            return None
+        current = _inner_model(field.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _inner_model(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        inner = _inner_model(arg)
+        if inner is not None:
+            return inner
+    return None
+
+
+def schema_issues(raw: dict[str, Any]) -> list[tuple[Path_, str]]:
+    """Structural problems found by the pydantic schema, with suggestions for unknown fields."""
+    try:
+        Recipe.model_validate(raw)
+    except pydantic.ValidationError as exc:
+        out = []
+        for err in exc.errors(include_url=False):
+            loc = tuple(err["loc"])
+            if err["type"] == "extra_forbidden":
+                owner = _model_at(Recipe, loc[:-1])
+                fields = list(owner.model_fields) if owner else []
+                hint = did_you_mean(str(loc[-1]), fields)
+                out.append((loc, f"unknown field{'; ' + hint if hint else ''}"
+                                 f"{' (allowed: ' + ', '.join(fields) + ')' if fields and not hint else ''}"))
+            elif err["type"] == "missing":
+                out.append((loc, "required field is missing"))
+            elif loc == ("schema_version",):
+                out.append((loc, f"must be {SCHEMA_VERSION} (this mmbench reads schema_version {SCHEMA_VERSION})"))
+            else:
+                got = "" if err["type"] == "value_error" else f" (got {err.get('input')!r})"
+                out.append((loc, err["msg"].removeprefix("Value error, ") + got))
+        return out
+    return []
+
+
+def component_refs(raw: dict[str, Any]) -> Iterator[tuple[Path_, Registry[Any], dict[str, Any]]]:
+    """Every ``{name, params}`` block of the recipe with the registry its name refers to."""
+
+    def one(loc: Path_, reg: Registry[Any], value: Any) -> Iterator[tuple[Path_, Registry[Any], dict[str, Any]]]:
+        if isinstance(value, dict) and isinstance(value.get("name"), str):
+            yield loc, reg, value
+
+    def many(loc: Path_, reg: Registry[Any], value: Any) -> Iterator[tuple[Path_, Registry[Any], dict[str, Any]]]:
+        items = enumerate(value) if isinstance(value, list) else (value.items() if isinstance(value, dict) else ())
+        for key, item in items:
+            yield from one((*loc, key), reg, item)
+
+    yield from one(("dataset",), DATASETS, raw.get("dataset"))
+    yield from many(("encoders",), ENCODERS, raw.get("encoders"))
+    teacher = raw.get("teacher")
+    yield from one(("teacher",), TEACHERS, teacher)
+    if isinstance(teacher, dict):
+        yield from one(("teacher", "fusion"), FUSIONS, teacher.get("fusion"))
+    yield from one(("student",), STUDENTS, raw.get("student"))
+    yield from many(("baselines",), STUDENTS, raw.get("baselines"))
+    yield from many(("distill",), DISTILL_LOSSES, raw.get("distill"))
+    yield from one(("imputer",), IMPUTERS, raw.get("imputer"))
+    evaluation = raw.get("eval")
+    robustness = evaluation.get("robustness") if isinstance(evaluation, dict) else None
+    if isinstance(robustness, dict):
+        yield from many(("eval", "robustness", "imputers"), IMPUTERS, robustness.get("imputers"))
+
+
+def _unknown(reg: Registry[Any], name: str) -> str:
+    hits = reg.suggest(name)
+    hint = f"; did you mean {' or '.join(repr(h) for h in hits)}?" if hits else ""
+    names = reg.names()
+    known = ", ".join(names[:20]) + (f", … ({len(names)} in all)" if len(names) > 20 else "") if names else "none"
+    return f"unknown {reg.kind} {name!r}{hint} (known {reg.plural}: {known}; `mmbench ls {reg.kind}`)"
+
+
+def component_issues(raw: dict[str, Any]) -> tuple[list[tuple[Path_, str]], dict[Path_, dict[str, Any]]]:
+    """Unknown component names and bad params; also returns the resolved params of the good ones."""
+    issues: list[tuple[Path_, str]] = []
+    resolved: dict[Path_, dict[str, Any]] = {}
+    for loc, reg, block in component_refs(raw):
+        name = block["name"]
+        if name not in reg:
+            issues.append(((*loc, "name"), _unknown(reg, name)))
+            continue
+        params = block.get("params", {})
+        if not isinstance(params, dict):
+            continue  # reported by the schema pass
+        try:
+            values, problems = check_params(reg.get(name), params, f"{reg.kind} {name!r}")
+        except RegistryError as exc:
+            issues.append(((*loc, "name"), str(exc)))
+            continue
+        issues += [((*loc, "params", *where), problem) for where, problem in problems]
+        if not problems:
+            resolved[loc] = values
+    metrics = (raw.get("eval") or {}).get("metrics") if isinstance(raw.get("eval"), dict) else None
+    for i, metric in enumerate(metrics if isinstance(metrics, list) else []):
+        if isinstance(metric, str) and metric not in METRICS:
+            issues.append((("eval", "metrics", i), _unknown(METRICS, metric)))
+    return issues, resolved
+
+
+def semantic_issues(recipe: Recipe) -> list[tuple[Path_, str]]:
+    """Cross-field rules of a structurally valid recipe."""
+    out: list[tuple[Path_, str]] = []
+    if recipe.distill and recipe.teacher is None:
+        out.append((("distill",), "distillation losses need a `teacher:` to distil from; add one or drop `distill:`"))
+    modalities = set(recipe.encoders)
+    for key in recipe.modality_dropout:
+        if key != "all" and key not in modalities:
+            out.append((("modality_dropout", key), f"no encoder for modality {key!r}; "
+                        f"modalities: {', '.join(sorted(modalities)) or 'none'} (or 'all')"))
+    for i, key in enumerate(recipe.eval.robustness.modalities):
+        if key != "all" and key not in modalities:
+            out.append((("eval", "robustness", "modalities", i), f"no encoder for modality {key!r}"))
+    labels = {METRICS.entry(m).meta["label"]: m for m in recipe.eval.metrics if m in METRICS}
+    for role, spec in recipe.models():
+        loc: Path_ = (role,) if role != "baseline" else ("baselines", recipe.baselines.index(spec))
+        try:
+            train = recipe.train_for(spec)
+        except pydantic.ValidationError as exc:
+            for err in exc.errors(include_url=False):
+                key = str(err["loc"][0]) if err["loc"] else ""
+                msg = "unknown field; " + did_you_mean(key, list(TrainSpec.model_fields)) \
+                    if err["type"] == "extra_forbidden" else err["msg"]
+                out.append(((*loc, "train", *err["loc"]), msg.rstrip("; ")))
+            continue
+        out += [((*loc, "train", "select_metric") if spec.train.get("select_metric") else ("train", "select_metric"),
+                 problem) for problem in _select_metric_problems(train.select_metric, labels, recipe.eval.ks)]
+    return list(dict.fromkeys(out))
+
+
+def _select_metric_problems(select: str, labels: dict[str, str], ks: list[int]) -> list[str]:
+    label, _, k = select.partition("@")
+    if not k.isdigit():
+        return [f"{select!r} is not of the form LABEL@K, e.g. 'NDCG@10'"]
+    if label not in labels:
+        hint = difflib.get_close_matches(label, list(labels), n=1)
+        return [f"{select!r}: {label!r} is not among eval.metrics labels ({', '.join(labels)})"
+                + (f"; did you mean '{hint[0]}@{k}'?" if hint else "")]
+    if int(k) not in ks:
+        return [f"{select!r}: K={k} is not in eval.ks {ks}"]
+    return []
+
+
+def load_recipe_plugins(raw: dict[str, Any]) -> list[tuple[Path_, str]]:
+    """Import the recipe's ``plugins:`` modules; a failing import is an issue at its path."""
+    plugins = raw.get("plugins")
+    out: list[tuple[Path_, str]] = []
+    for i, module in enumerate(plugins if isinstance(plugins, list) else []):
+        if isinstance(module, str):
+            try:
+                import_plugin(module, source="recipe plugins:")
+            except RegistryError as exc:
+                out.append((("plugins", i), str(exc).splitlines()[0]))
+    return out
+
+
+def resolve(raw: dict[str, Any], resolved_params: dict[Path_, dict[str, Any]], name: str) -> Recipe:
+    """The recipe with every component's params completed with defaults and every model's train settings."""
+    recipe = Recipe.model_validate(raw)
+    data = recipe.model_dump()
+    data["name"] = recipe.name or name
+    for loc, params in resolved_params.items():
+        node: Any = data
+        for part in loc:
+            node = node[part]
+        node["params"] = params
+    for role, spec in recipe.models():
+        node = data[role] if role != "baseline" else data["baselines"][recipe.baselines.index(spec)]
+        node["train"] = recipe.train_for(spec).model_dump()
+    return Recipe.model_validate(data)

@@ -1,0 +1,1 @@
+"""Run records, their atomic store, and leaderboards."""

@@ -1,0 +1,61 @@
+"""The run record: one JSON file per (recipe, seed) run, with everything needed to trust and repeat it."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+RECORD_VERSION = 1
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RecipeInfo(_Record):
+    name: str
+    hash: str
+    path: str | None = None
+    resolved: dict[str, Any]
+
+
+class DatasetInfo(_Record):
+    name: str
+    key: str = Field(description="name plus non-default params: the leaderboard's dataset key")
+    split: str
+    content_hash: str
+    split_hash: str
+    card: dict[str, Any]
+
+
+class ModelResult(_Record):
+    role: Literal["teacher", "student", "baseline"]
+    component: str
+    params: dict[str, Any]
+    selected_on: Literal["valid"] = "valid"
+    best_epoch: int
+    epochs_run: int
+    stopped: str
+    metrics: dict[Literal["valid", "test"], dict[str, float]]
+    size: dict[str, int]
+    latency: dict[str, Any] | None = None
+    history: list[dict[str, Any]] = Field(default_factory=list)
+    timings: dict[str, float] = Field(default_factory=dict)
+
+
+class RunRecord(_Record):
+    """One run of one recipe with one seed."""
+
+    record_version: Literal[1] = RECORD_VERSION
+    run_id: str
+    created_at: str
+    status: Literal["ok"] = "ok"
+    recipe: RecipeInfo
+    dataset: DatasetInfo
+    seed: int
+    git: dict[str, Any]
+    versions: dict[str, str]
+    hardware: dict[str, Any]
+    models: list[ModelResult]
+    timings: dict[str, float]

@@ -1,0 +1,58 @@
+"""Atomic, never-partial storage of run records (temp file in the same folder, fsync, rename)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from mmbench.errors import ResultsError
+from mmbench.results.record import RunRecord
+
+RUNS_DIR = "runs"
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_json(path: Path, data: Any) -> Path:
+    return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def write_record(results_dir: Path, record: RunRecord) -> Path:
+    """Store a run record under ``results_dir/runs/<recipe>/<run_id>.json``."""
+    path = Path(results_dir) / RUNS_DIR / record.recipe.name / f"{record.run_id}.json"
+    return atomic_write_json(path, record.model_dump(mode="json"))
+
+
+def load_records(results_dir: Path) -> list[RunRecord]:
+    """Every run record under ``results_dir/runs``; an unreadable one raises naming the file and the fix."""
+    root = Path(results_dir) / RUNS_DIR
+    records = []
+    for path in sorted(root.rglob("*.json")) if root.is_dir() else []:
+        if path.name.startswith("."):
+            continue  # a writer's temp file (it was killed before its rename)
+        try:
+            records.append(RunRecord.model_validate_json(path.read_bytes()))
+        except (OSError, pydantic.ValidationError) as exc:
+            first = str(exc).splitlines()
+            raise ResultsError(f"{path}: not a valid run record ({' '.join(first[:3])}); "
+                               "fix: delete the file or re-run its recipe (records are never edited by hand)") from None
+    return records

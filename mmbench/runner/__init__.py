@@ -1,0 +1,1 @@
+"""The runner: plain functions passing typed objects forward (data → model → evaluation → record)."""

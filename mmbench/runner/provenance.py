@@ -1,0 +1,75 @@
+"""Facts about the code and machine that produced a run: git SHA, package versions, hardware tag."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import platform
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import mmbench
+
+_PACKAGES = ("mmbench", "torch", "numpy", "pandas", "pydantic", "pyyaml", "click")
+
+
+def git_info() -> dict[str, Any]:
+    """SHA and dirtiness of the git checkout holding the mmbench package, or ``"unknown"``."""
+    root = Path(mmbench.__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {"sha": "unknown", "dirty": None}
+    return {"sha": sha, "dirty": bool(dirty)}
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+@cache
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware(device: torch.device | None = None) -> dict[str, Any]:
+    """The hardware tag (``cpu:<model>:<threads>t`` or ``cuda:<gpu>``) and its parts."""
+    device = device or torch.device("cpu")
+    info: dict[str, Any] = {"device": device.type, "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
+                            "torch_threads": torch.get_num_threads(), "machine": platform.machine()}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+        info["tag"] = f"cuda:{info['gpu']}"
+    else:
+        info["tag"] = f"cpu:{info['cpu']}:{info['torch_threads']}t"
+    return info
+
+
+def file_hash(paths: list[str] | tuple[str, ...]) -> str:
+    """sha256 over the bytes of the given files, in order."""
+    h = hashlib.sha256()
+    for p in paths:
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()[:16]
