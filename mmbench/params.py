@@ -58,7 +58,8 @@ def _resolve(annotation: Any, obj: object, pname: str) -> Any:
     module = sys.modules.get(getattr(obj, "__module__", ""), None)
     namespace = {**vars(typing), **(vars(module) if module else {})}
     try:
-        return eval(annotation, namespace)  # annotation text from the component's own source, not user input
+        value = eval(annotation, namespace)  # annotation text from the component's own source, not user input
+        return eval(value, namespace) if isinstance(value, str) else value  # a quoted annotation
     except Exception as exc:
         raise ContractError(
             f"parameter {pname!r} of {getattr(obj, '__qualname__', obj)} has an annotation {annotation!r} "

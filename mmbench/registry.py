@@ -194,7 +194,7 @@ class Registry(Generic[T]):
             )
         new = Entry(self.kind, name, obj, origin, dict(meta))
         old = self._entries.get(name)
-        if old is not None and old.origin != origin:
+        if old is not None and (old.origin, old.qualname) != (origin, new.qualname):
             raise DuplicateComponentError(
                 f"{self.kind} {name!r} is registered twice:\n"
                 f"  first:  {old.origin} ({old.qualname})\n"

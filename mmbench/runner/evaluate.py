@@ -32,6 +32,13 @@ def _csr(pairs: Pairs, n_users: int) -> tuple[np.ndarray, np.ndarray]:
     return indptr, pairs.item[order].astype(np.int64)
 
 
+def _gather_rows(indptr: np.ndarray, data: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenated CSR rows ``rows`` (vectorised) and their lengths."""
+    starts, lens = indptr[rows], indptr[rows + 1] - indptr[rows]
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens)
+    return data[offsets + np.arange(int(lens.sum()))], lens
+
+
 def _concat(parts: Sequence[Pairs]) -> Pairs:
     return Pairs(np.concatenate([p.user for p in parts]), np.concatenate([p.item for p in parts]))
 
@@ -77,19 +84,20 @@ def rank_batch(score: Scorer, users: np.ndarray, n_items: int, h_ptr: np.ndarray
         scores = score(torch.as_tensor(users, dtype=torch.long))
         if scores.shape != (len(users), n_items):
             raise ScoreError(f"score() returned shape {tuple(scores.shape)}, expected {(len(users), n_items)}")
-        scores = scores.detach().float().cpu().clone()
+        scores = scores.detach().cpu()
+        # float64 stays float64 (no spurious ties); half precision and integers are upcast exactly
+        scores = scores.clone() if scores.dtype in (torch.float32, torch.float64) else scores.float()
         if torch.isnan(scores).any():
             raise ScoreError("score() returned NaN; the model diverged (lower the learning rate or check inputs)")
-        h_len = h_ptr[users + 1] - h_ptr[users]
+        h_cols, h_len = _gather_rows(h_ptr, h_items, users)
         h_rows = np.repeat(np.arange(len(users)), h_len)
-        h_cols = np.concatenate([h_items[h_ptr[u]:h_ptr[u + 1]] for u in users]) if h_len.sum() else np.zeros(0, np.int64)
         scores[torch.as_tensor(h_rows), torch.as_tensor(h_cols)] = -torch.inf
 
-        t_len = t_ptr[users + 1] - t_ptr[users]
+        t_cols, t_len = _gather_rows(t_ptr, t_items, users)
         width = int(t_len.max())
         tgt = np.zeros((len(users), width), dtype=np.int64)
         valid = np.arange(width)[None, :] < t_len[:, None]
-        tgt[valid] = np.concatenate([t_items[t_ptr[u]:t_ptr[u + 1]] for u in users])
+        tgt[valid] = t_cols
         tgt_t, valid_t = torch.as_tensor(tgt), torch.as_tensor(valid)
         t_scores = scores.gather(1, tgt_t)
 
@@ -100,4 +108,7 @@ def rank_batch(score: Scorer, users: np.ndarray, n_items: int, h_ptr: np.ndarray
             sc, ts = scores[s:s + rows, None, :], t_scores[s:s + rows, :, None]
             greater[s:s + rows] = (sc > ts).sum(-1, dtype=torch.float64)
             equal[s:s + rows] = (sc == ts).sum(-1, dtype=torch.float64) - 1.0
+        # masked items sit at -inf and are not candidates: a target the model itself scored -inf must not tie
+        # with them (the masked items of a user are distinct and exclude its targets, so there are h_len of them)
+        equal -= torch.as_tensor(h_len, dtype=torch.float64)[:, None] * ((t_scores == -torch.inf) & valid_t)
         return RankInfo(greater, equal, valid_t, torch.as_tensor(t_len, dtype=torch.float64))
