@@ -1,0 +1,29 @@
+"""Shared fixtures: built-in components loaded once; registry state isolated per test."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+import pytest
+
+from mmbench import registry
+from mmbench.kinds import KINDS
+from mmbench.registry import load_plugins
+
+
+@pytest.fixture(scope="session", autouse=True)
+def builtins_loaded() -> None:
+    load_plugins(entry_points=False)
+
+
+@pytest.fixture
+def isolated_registries():
+    """Roll back registrations, plugin bookkeeping and failures made inside a test."""
+    loaded, failures = set(registry._LOADED_PLUGINS), list(registry._PLUGIN_FAILURES)
+    with ExitStack() as stack:
+        for reg in KINDS.values():
+            stack.enter_context(reg.scoped())
+        yield
+    registry._LOADED_PLUGINS.clear()
+    registry._LOADED_PLUGINS.update(loaded)
+    registry._PLUGIN_FAILURES[:] = failures

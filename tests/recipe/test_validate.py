@@ -1,0 +1,134 @@
+"""`validate` collects every error at once, each with its YAML path and a suggestion."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from mmbench.errors import RecipeError
+from mmbench.recipe.load import load_recipe
+
+TYPOS = """\
+schema_version: 1
+dataset:
+  name: amazon-beuty
+  split: loo-time
+student:
+  name: mf
+  params: {dim: 16, regg: 0.1}
+baselines:
+  - name: popp
+train: {epochs: 3, learning_rate: 0.1}
+eval: {metrics: [hr, ndgc]}
+seeds: [1, 1]
+"""
+
+
+def errors_of(tmp_path, text: str, name: str = "r.yaml") -> list[str]:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    with pytest.raises(RecipeError) as err:
+        load_recipe(path)
+    return err.value.issues
+
+
+def test_every_error_at_once_with_paths_and_suggestions(tmp_path):
+    issues = errors_of(tmp_path, TYPOS)
+    text = "\n".join(issues)
+    assert len(issues) == 6, text
+    assert "r.yaml:3: dataset.name: unknown dataset 'amazon-beuty'; did you mean 'amazon-beauty'?" in text
+    assert "r.yaml:7: student.params.regg: unknown parameter of student 'mf'; did you mean 'reg'?" in text
+    assert "r.yaml:9: baselines[0].name: unknown student 'popp'; did you mean 'pop'?" in text
+    assert "r.yaml:10: train.learning_rate: unknown field" in text
+    assert "r.yaml:11: eval.metrics[1]: unknown metric 'ndgc'; did you mean 'ndcg'?" in text
+    assert "r.yaml:12: seeds: duplicate entries [1]" in text
+    lines = [int(i.split(":")[1]) for i in issues]
+    assert lines == sorted(lines), "errors are listed in file order"
+
+
+def test_unknown_top_level_field_suggests(tmp_path):
+    issues = errors_of(tmp_path, "schema_version: 1\ndatset: {name: amazon-beauty}\nstudent: {name: mf}\n")
+    text = "\n".join(issues)
+    assert "datset: unknown field; did you mean 'dataset'?" in text
+    assert "dataset: required field is missing" in text
+
+
+def test_schema_version_is_required_and_checked(tmp_path):
+    issues = errors_of(tmp_path, "schema_version: 2\ndataset: {name: amazon-beauty}\nstudent: {name: mf}\n")
+    assert any("schema_version: must be 1" in i for i in issues)
+
+
+def test_split_typo(tmp_path):
+    issues = errors_of(tmp_path, "schema_version: 1\ndataset: {name: amazon-beauty, split: loo-tme}\nstudent: {name: mf}\n")
+    assert any("dataset.split: unknown split 'loo-tme'; did you mean 'loo-time'?" in i for i in issues)
+
+
+def test_cross_field_rules(tmp_path):
+    issues = errors_of(tmp_path, """\
+        schema_version: 1
+        dataset: {name: amazon-beauty}
+        student: {name: mf, train: {select_metric: NDGC@10}}
+        baselines: [{name: pop, train: {select_metric: NDCG@50}}]
+        modality_dropout: {image: 0.5}
+        train: {select_metric: HR10}
+    """)
+    text = "\n".join(issues)
+    assert "student.train.select_metric: 'NDGC@10': 'NDGC' is not among eval.metrics labels" in text
+    assert "did you mean 'NDCG@10'?" in text
+    assert "baselines[0].train.select_metric: 'NDCG@50': K=50 is not in eval.ks [5, 10, 20]" in text
+    assert "modality_dropout.image: no encoder for modality 'image'" in text
+    assert "train.select_metric: 'HR10' is not of the form LABEL@K" not in text  # overridden by every model
+
+
+def test_distill_needs_teacher_and_unknown_kinds_are_named(tmp_path):
+    issues = errors_of(tmp_path, """\
+        schema_version: 1
+        dataset: {name: amazon-beauty}
+        student: {name: mf}
+        teacher: {name: mm-gnn, fusion: {name: cross-attention}}
+        distill: [{name: listwise-kl, weight: 0.5}]
+        encoders: {text: {name: minilm}}
+    """)
+    text = "\n".join(issues)
+    assert "teacher.name: unknown teacher 'mm-gnn'" in text
+    assert "teacher.fusion.name: unknown fusion 'cross-attention'" in text
+    assert "distill[0].name: unknown distill-loss 'listwise-kl'" in text
+    assert "encoders.text.name: unknown encoder 'minilm'" in text
+
+
+def test_wrong_types_are_reported_per_field(tmp_path):
+    issues = errors_of(tmp_path, """\
+        schema_version: 1
+        dataset: {name: amazon-beauty, params: {max_users: many}}
+        student: {name: mf, params: {dim: 0.5}}
+        train: {epochs: -1, lr: 0}
+        eval: {ks: []}
+    """)
+    text = "\n".join(issues)
+    for where in ("dataset.params.max_users", "student.params.dim", "train.epochs", "train.lr", "eval.ks"):
+        assert f"{where}:" in text, where
+
+
+def test_recipe_plugins_are_loaded(tmp_path, monkeypatch, isolated_registries):
+    (tmp_path / "recipe_plugin_mod.py").write_text(textwrap.dedent("""
+        from mmbench import register_student
+        from mmbench.components.students.mf import MFStudent
+
+        @register_student("lab/wide-mf")
+        class WideMF(MFStudent):
+            '''MF with a different default.'''
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = tmp_path / "r.yaml"
+    path.write_text("schema_version: 1\nplugins: [recipe_plugin_mod]\ndataset: {name: amazon-beauty}\n"
+                    "student: {name: lab/wide-mf, params: {dim: 8}}\n")
+    recipe = load_recipe(path)
+    assert recipe.student.name == "lab/wide-mf" and recipe.student.params["dim"] == 8
+
+
+def test_failing_recipe_plugin_is_an_error_at_its_path(tmp_path, isolated_registries):
+    issues = errors_of(tmp_path, "schema_version: 1\nplugins: [no_such_plugin_xyz]\n"
+                                 "dataset: {name: amazon-beauty}\nstudent: {name: mf}\n")
+    assert any("r.yaml:2: plugins[0]: plugin 'no_such_plugin_xyz' (recipe plugins:) failed to import" in i
+               for i in issues)

@@ -1,0 +1,73 @@
+"""End to end on real data: recipe -> records with teacher/student/baseline roles, valid and test metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mmbench.recipe.load import load_recipe
+from mmbench.results.store import load_records
+from mmbench.runner.run import UnsupportedRecipeError, dataset_key, run_recipe
+
+RECIPE = """\
+schema_version: 1
+dataset: {name: amazon-beauty, params: {max_users: 300}}
+student: {name: mf, params: {dim: 8}}
+baselines: [{name: pop}]
+train: {epochs: 3, batch_size: 512, lr: 0.01}
+eval: {ks: [5, 10, 20], latency: {enabled: true, warmup: 2, repeats: 5, batch_size: 64}}
+seeds: [0, 1]
+"""
+
+
+@pytest.fixture
+def recipe_path(tmp_path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(RECIPE)
+    return path
+
+
+def test_run_writes_one_complete_record_per_seed(recipe_path, tmp_path):
+    recipe = load_recipe(recipe_path)
+    paths = run_recipe(recipe, results_dir=tmp_path / "res", recipe_path=str(recipe_path), log=lambda _: None)
+    assert len(paths) == 2 and all(p.parent == tmp_path / "res" / "runs" / "tiny" for p in paths)
+    records = load_records(tmp_path / "res")
+    assert sorted(r.seed for r in records) == [0, 1]
+    rec = records[0]
+    assert rec.dataset.key == "amazon-beauty[max_users=300]" and rec.dataset.split == "loo-time"
+    assert rec.dataset.card["users"] == 300 and rec.dataset.card["valid"] == 300
+    assert len(rec.recipe.hash) == 16 and rec.recipe.resolved["student"]["params"] == {"dim": 8, "reg": 1e-4}
+    assert rec.git["sha"] and rec.versions["torch"] and rec.hardware["tag"].startswith("cpu:")
+    roles = {m.role: m for m in rec.models}
+    assert set(roles) == {"student", "baseline"}
+    for m in rec.models:
+        assert m.selected_on == "valid"
+        assert set(m.metrics) == {"valid", "test"}
+        assert {"HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20"} <= set(m.metrics["test"])
+        assert m.latency["latency_ms_p50"] > 0 and m.latency["device"] == "cpu"
+    assert roles["student"].size["params"] == 8 * (300 + rec.dataset.card["items"])
+    assert roles["baseline"].size["params"] == 0
+    json.loads(paths[0].read_text())  # plain JSON on disk
+
+
+def test_same_seed_reproduces_metrics(recipe_path, tmp_path):
+    recipe = load_recipe(recipe_path, ["seeds=[0]", "eval.latency.enabled=false"])
+    a = run_recipe(recipe, results_dir=tmp_path / "a", log=lambda _: None)
+    b = run_recipe(recipe, results_dir=tmp_path / "b", log=lambda _: None)
+    ra, rb = load_records(tmp_path / "a")[0], load_records(tmp_path / "b")[0]
+    assert a[0].name != "" and b[0].name != ""
+    assert [m.metrics for m in ra.models] == [m.metrics for m in rb.models]
+
+
+def test_sections_this_runner_cannot_run_are_refused(recipe_path, tmp_path):
+    recipe = load_recipe(recipe_path, ["eval.robustness.enabled=true"])
+    with pytest.raises(UnsupportedRecipeError, match="eval.robustness.enabled"):
+        run_recipe(recipe, results_dir=tmp_path, log=lambda _: None)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_dataset_key_shows_only_non_default_params(recipe_path):
+    assert dataset_key(load_recipe(recipe_path)) == "amazon-beauty[max_users=300]"
+    assert dataset_key(load_recipe(recipe_path, ["dataset.params.max_users=null"])) == "amazon-beauty"

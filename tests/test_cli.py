@@ -1,0 +1,129 @@
+"""The command line, through click's CliRunner (and one real subprocess for start-up cost)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mmbench.cli import index_text, main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def cli():
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_help_is_fast_and_lists_commands(cli):
+    out = cli("--help").output
+    for command in ("run", "validate", "ls", "leaderboard", "index"):
+        assert command in out
+    code = "import sys, mmbench.cli; sys.exit(int(any(m in sys.modules for m in ('torch', 'pandas', 'numpy'))))"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0, "mmbench.cli must not import heavy modules"
+
+
+def test_every_command_has_help(cli):
+    for command in ("run", "validate", "ls", "leaderboard", "index"):
+        result = cli(command, "--help")
+        assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_ls_lists_every_kind(cli):
+    out = cli("ls").output
+    for header in ("datasets", "encoders", "fusions", "teachers", "students", "distill-losses", "imputers", "metrics"):
+        assert f"{header} (" in out
+    assert "dim: int = 64" in out and "amazon-beauty" in out
+
+
+def test_ls_kind_json(cli):
+    rows = json.loads(cli("ls", "student", "--json").output)
+    mf = next(r for r in rows if r["name"] == "mf")
+    assert mf["kind"] == "student" and mf["params"]["dim"] == {"type": "int", "default": 64}
+    assert mf["origin"].startswith("mmbench/components/students/mf.py:")
+    assert mf["summary"].startswith("BPR-MF")
+
+
+def test_ls_unknown_kind_exits_2(cli):
+    result = cli("ls", "studnt")
+    assert result.exit_code == 2 and "Did you mean 'student'" in result.output and "Traceback" not in result.output
+
+
+def test_validate_ok(cli):
+    result = cli("validate", str(ROOT / "recipes" / "quickstart.yaml"))
+    assert result.exit_code == 0 and result.output.startswith("ok: ")
+
+
+def test_validate_typos_exit_2_without_traceback(cli, tmp_path):
+    bad = tmp_path / "typo.yaml"
+    bad.write_text(textwrap.dedent("""\
+        schema_version: 1
+        dataset: {name: amazon-beauty}
+        student:
+          name: mff
+        baselines:
+          - name: mf
+            params: {dimm: 32}
+    """))
+    result = cli("validate", str(bad), str(ROOT / "recipes" / "quickstart.yaml"))
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert f"{bad}:4: student.name: unknown student 'mff'; did you mean 'mf'?" in result.output
+    assert f"{bad}:7: baselines[0].params.dimm: unknown parameter of student 'mf'; did you mean 'dim'?" in result.output
+    assert "1 of 2 recipe(s) invalid" in result.output
+
+
+def test_validate_with_set(cli):
+    result = cli("validate", str(ROOT / "recipes" / "quickstart.yaml"), "--set", "student.params.dim=abc")
+    assert result.exit_code == 2 and "student.params.dim" in result.output
+
+
+def test_run_then_leaderboard(cli, tmp_path):
+    recipe = tmp_path / "smoke.yaml"
+    recipe.write_text("schema_version: 1\ndataset: {name: amazon-beauty, params: {max_users: 200}}\n"
+                      "student: {name: mf, params: {dim: 8}}\nbaselines: [{name: pop}]\n"
+                      "train: {epochs: 2, batch_size: 512}\n")
+    res = tmp_path / "res"
+    result = cli("run", str(recipe), "--seed", "3", "--seed", "4", "--results-dir", str(res), "-q",
+                 "--set", "train.lr=0.01")
+    assert result.exit_code == 0, result.output
+    assert "NDCG@10" in result.output and "2 record(s)" in result.output
+    assert len(list((res / "runs" / "smoke").glob("*.json"))) == 2
+    rows = json.loads(cli("leaderboard", "--results-dir", str(res), "--format", "json").output)
+    assert {(r["role"], r["component"], r["seeds"]) for r in rows} == {("student", "mf", 2), ("baseline", "pop", 2)}
+    md = cli("leaderboard", "--results-dir", str(res)).output
+    assert "## amazon-beauty[max_users=200] · loo-time" in md and "±" in md
+
+
+def test_run_unknown_plugin_exits_2(cli, tmp_path):
+    result = cli("run", str(ROOT / "recipes" / "quickstart.yaml"), "--plugin", "no_such_module_abc",
+                 "--results-dir", str(tmp_path))
+    assert result.exit_code == 2 and "plugin 'no_such_module_abc' (--plugin) failed to import" in result.output
+
+
+def test_registry_index_is_current():
+    committed = (ROOT / "registry" / "index.json").read_text(encoding="utf-8")
+    assert committed == index_text(), "registry/index.json is stale: run `mmbench index` and commit it"
+    data = json.loads(committed)
+    assert {e["name"] for e in data["kinds"]["student"]} >= {"mf", "pop"}
+    assert all("origin" not in e for kind in data["kinds"].values() for e in kind)
+
+
+def test_index_check_detects_staleness(cli, tmp_path):
+    stale = tmp_path / "index.json"
+    stale.write_text("{}\n")
+    result = CliRunner().invoke(main, ["index", "--check", "--path", str(stale)])
+    assert result.exit_code == 1 and "stale" in result.output
+    assert cli("index", "--path", str(stale)).exit_code == 0
+    assert cli("index", "--check", "--path", str(stale)).exit_code == 0
