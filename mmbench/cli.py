@@ -150,7 +150,8 @@ def ls(kind: str | None, as_json: bool, plugins: tuple[str, ...]) -> None:
         click.echo(json.dumps([describe(e) for r in regs for e in r.entries()], indent=2))
     else:
         for reg in regs:
-            click.echo(f"{reg.plural} ({len(reg)})")
+            contract = (reg.contract.__doc__ or "").strip().splitlines()[0] if reg.contract else ""
+            click.echo(f"{reg.plural} ({len(reg)}) · contract: {contract}")
             rows = [[e.name, e.summary, _params_text(describe(e)["params"]), e.origin] for e in reg.entries()]
             click.echo(tabulate(rows, headers=["name", "summary", "params", "origin"], tablefmt="simple")
                        if rows else "  (none registered yet)")

@@ -149,6 +149,7 @@ class Registry(Generic[T]):
         self.plural = plural or f"{kind}s"
         self.contract = contract
         self._entries: dict[str, Entry[T]] = {}
+        self.__doc__ = f"Registry of {self.plural}. Contract: {(contract.__doc__ or '').strip() if contract else 'none'}"
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {len(self)} entries)"

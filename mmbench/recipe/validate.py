@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from mmbench.kinds import DATASETS, DISTILL_LOSSES, ENCODERS, FUSIONS, IMPUTERS, METRICS, STUDENTS, TEACHERS
 from mmbench.params import check_params, did_you_mean
 from mmbench.recipe.schema import SCHEMA_VERSION, Recipe, TrainSpec
-from mmbench.registry import Registry, RegistryError, import_plugin
+from mmbench.registry import Registry, RegistryError, import_plugin, plugin_failures
 
 Path_ = tuple[Any, ...]
 
@@ -102,7 +102,9 @@ def _unknown(reg: Registry[Any], name: str) -> str:
     hint = f"; did you mean {' or '.join(repr(h) for h in hits)}?" if hits else ""
     names = reg.names()
     known = ", ".join(names[:20]) + (f", … ({len(names)} in all)" if len(names) > 20 else "") if names else "none"
-    return f"unknown {reg.kind} {name!r}{hint} (known {reg.plural}: {known}; `mmbench ls {reg.kind}`)"
+    failed = "; ".join(f.describe() for f in plugin_failures())
+    failed = f"; plugins that failed to import: {failed}" if failed else ""
+    return f"unknown {reg.kind} {name!r}{hint} (known {reg.plural}: {known}; `mmbench ls {reg.kind}`){failed}"
 
 
 def component_issues(raw: dict[str, Any]) -> tuple[list[tuple[Path_, str]], dict[Path_, dict[str, Any]]]:

@@ -97,6 +97,7 @@ def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None
                recipe_path: str | None = None, log: Log = print) -> list[Path]:
     """Run every seed of ``recipe`` and write one record per seed; returns the record paths."""
     check_supported(recipe)
+    git = provenance.git_info()  # the code as it was when the run started
     t0 = time.perf_counter()
     split, data_info = prepare(recipe)
     prepare_s = time.perf_counter() - t0
@@ -112,7 +113,7 @@ def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None
         record = RunRecord(
             run_id=f"{info.name}-{info.hash[:8]}-s{seed}-{now.strftime('%Y%m%dT%H%M%S%fZ')}",
             created_at=now.isoformat(timespec="seconds"), recipe=info, dataset=data_info, seed=seed,
-            git=provenance.git_info(), versions=provenance.package_versions(), hardware=provenance.hardware(),
+            git=git, versions=provenance.package_versions(), hardware=provenance.hardware(),
             models=models, timings={"prepare_s": prepare_s, "run_s": time.perf_counter() - t_seed})
         paths.append(write_record(results_dir, record))
         log(f"seed {seed}: wrote {paths[-1]}")

@@ -132,3 +132,24 @@ def test_failing_recipe_plugin_is_an_error_at_its_path(tmp_path, isolated_regist
                                  "dataset: {name: amazon-beauty}\nstudent: {name: mf}\n")
     assert any("r.yaml:2: plugins[0]: plugin 'no_such_plugin_xyz' (recipe plugins:) failed to import" in i
                for i in issues)
+
+
+def test_unknown_component_error_names_failed_plugins(tmp_path, monkeypatch, isolated_registries):
+    from mmbench.registry import load_entry_point_plugins
+
+    info = tmp_path / "gpu_mm-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: gpu_mm\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[mmbench.plugins]\ngpu = gpu_mm_plugin_mod\n")
+    (tmp_path / "gpu_mm_plugin_mod.py").write_text("raise ImportError('libcudart.so.12: cannot open shared object file')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    load_entry_point_plugins()
+    issues = errors_of(tmp_path, "schema_version: 1\ndataset: {name: amazon-beauty}\nstudent: {name: gpu/fast-mf}\n")
+    assert any("unknown student 'gpu/fast-mf'" in i and "libcudart.so.12" in i for i in issues)
+
+
+def test_registries_document_their_contract():
+    from mmbench.kinds import KINDS
+
+    for reg in KINDS.values():
+        assert reg.__doc__.startswith(f"Registry of {reg.plural}. Contract: ") and len(reg.__doc__) > 60
