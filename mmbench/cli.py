@@ -164,17 +164,19 @@ def ls(kind: str | None, as_json: bool, plugins: tuple[str, ...]) -> None:
 @click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True, help="Folder whose runs/ holds the run records.")
 @click.option("--format", "fmt", type=click.Choice(["md", "csv", "json", "html"]), default="md", show_default=True)
+@click.option("--columns", default="", metavar="COL,COL",
+              help="Only these value columns, in this order, e.g. --columns HR@10,NDCG@10,latency_ms_p50.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to this file (atomically) instead of standard output.")
 @click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import a plugin module (repeatable).")
 @_friendly
-def leaderboard(results_dir: Path, fmt: str, output: Path | None, plugins: tuple[str, ...]) -> None:
+def leaderboard(results_dir: Path, fmt: str, columns: str, output: Path | None, plugins: tuple[str, ...]) -> None:
     """Aggregate run records into a leaderboard: mean ± 95% CI over seeds of the test metrics."""
     _load(plugins)
     from mmbench.results.leaderboard import render
     from mmbench.results.store import atomic_write_text, load_records
 
-    text = render(load_records(results_dir), fmt)
+    text = render(load_records(results_dir), fmt, [c.strip() for c in columns.split(",") if c.strip()])
     if output:
         atomic_write_text(output, text)
         click.echo(f"wrote {output}", err=True)

@@ -20,6 +20,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from mmbench.errors import ResultsError
 from mmbench.kinds import METRICS
 from mmbench.results.record import RunRecord
 
@@ -123,7 +124,7 @@ def _cell(row: dict[str, Any], col: str) -> str:
     if col == "params":
         return f"{value:,}"
     if isinstance(value, float):
-        digits = 2 if col.startswith("latency") else 4
+        digits = 3 if col.startswith("latency") else 4
         ci = row.get(f"{col}_ci95")
         return f"{value:.{digits}f}" + (f" ± {ci:.{digits}f}" if ci and row.get("seeds", 1) > 1 else "")
     return str(value)
@@ -209,6 +210,18 @@ def to_html(table: Sequence[dict[str, Any]]) -> str:
 FORMATS = {"md": to_markdown, "csv": to_csv, "json": to_json, "html": to_html}
 
 
-def render(records: Sequence[RunRecord], fmt: str) -> str:
-    """The leaderboard of ``records`` in ``fmt`` (md, csv, json or html)."""
-    return FORMATS[fmt](rows(records))
+def select_columns(table: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[dict[str, Any]]:
+    """Keep the key columns, ``seeds`` and the named value columns (with their CIs), in the given order."""
+    known = {c for row in table for c in row}
+    unknown = [c for c in columns if c not in known]
+    if unknown:
+        raise ResultsError(f"unknown leaderboard column(s) {unknown}; available: "
+                           f"{', '.join(c for c in _columns(table) if c not in (*KEY, 'seeds'))}")
+    keep = [*KEY, "seeds", *(c2 for c in columns for c2 in (c, f"{c}_ci95"))]
+    return [{c: row[c] for c in keep if c in row} for row in table]
+
+
+def render(records: Sequence[RunRecord], fmt: str, columns: Sequence[str] = ()) -> str:
+    """The leaderboard of ``records`` in ``fmt`` (md, csv, json or html), optionally only some columns."""
+    table = rows(records)
+    return FORMATS[fmt](select_columns(table, columns) if columns else table)

@@ -383,7 +383,7 @@ def test_markdown_cells() -> None:
     assert mf[3] == "3"
     assert mf[4] == "0.0320 ± 0.0050"  # HR@5 0.032 ± 0.0049687
     assert mf[5] == "0.0533 ± 0.0076"  # HR@10 0.053333 ± 0.0075898
-    assert mf[10] == "1.35 ± 0.37"  # latency: two decimals
+    assert mf[10] == "1.350 ± 0.373"  # latency: three decimals
     assert mf[12] == "1,234,560"
     pop = cells["quickstart/pop"]
     assert pop[4] == "0.0150"  # identical seeds: no "± 0"
@@ -495,3 +495,16 @@ def test_cli_corrupt_record_exits_2_with_one_line(tmp_path: Path, content: bytes
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert str(bad) in lines[0] and "fix:" in lines[0]
+
+
+def test_columns_selection_keeps_keys_and_cis(tmp_path):
+    from mmbench.errors import ResultsError
+    from mmbench.results.leaderboard import rows, select_columns
+
+    table = rows(fixture_records())
+    picked = select_columns(table, ["NDCG@10", "HR@10"])
+    assert list(picked[0])[:6] == ["recipe", "dataset", "split", "role", "component", "seeds"]
+    assert [c for c in picked[0] if not c.endswith("_ci95")][6:] == ["NDCG@10", "HR@10"]
+    assert "NDCG@10_ci95" in picked[0]
+    with pytest.raises(ResultsError, match=r"unknown leaderboard column\(s\) \['NDCG@11'\]; available: HR@5"):
+        select_columns(table, ["NDCG@11"])
