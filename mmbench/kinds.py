@@ -102,7 +102,8 @@ STUDENTS: Registry[type[RecommenderContract]] = Registry("student", contract=Rec
 DISTILL_LOSSES: Registry[type[DistillLossContract]] = Registry(
     "distill-loss", contract=DistillLossContract, plural="distill-losses")
 IMPUTERS: Registry[type[ImputerContract]] = Registry("imputer", contract=ImputerContract)
-METRICS: Registry[MetricContract] = Registry("metric", contract=MetricContract)
+METRICS: Registry[MetricContract] = Registry("metric", contract=MetricContract,
+                                              required_meta=("label", "higher_is_better"))
 
 register_dataset = DATASETS.register
 register_encoder = ENCODERS.register

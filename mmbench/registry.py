@@ -144,10 +144,12 @@ def _contract_members(contract: type | None) -> list[str]:
 class Registry(Generic[T]):
     """Named components of one kind; the kind's contract is a ``Protocol`` documented on the registry."""
 
-    def __init__(self, kind: str, *, contract: type | None = None, plural: str | None = None) -> None:
+    def __init__(self, kind: str, *, contract: type | None = None, plural: str | None = None,
+                 required_meta: tuple[str, ...] = ()) -> None:
         self.kind = kind
         self.plural = plural or f"{kind}s"
         self.contract = contract
+        self.required_meta = required_meta
         self._entries: dict[str, Entry[T]] = {}
         self.__doc__ = f"Registry of {self.plural}. Contract: {(contract.__doc__ or '').strip() if contract else 'none'}"
 
@@ -193,6 +195,11 @@ class Registry(Generic[T]):
                 f"{self.kind} {name!r} ({getattr(obj, '__qualname__', obj)!s}, {origin}) does not satisfy the "
                 f"{self.kind} contract: missing {', '.join(missing)}. See `help(mmbench.kinds)` for the contract."
             )
+        absent = [key for key in self.required_meta if key not in meta]
+        if absent:
+            raise ContractError(f"{self.kind} {name!r} ({origin}) must be registered with "
+                                f"{', '.join(f'{k}=...' for k in absent)}, e.g. "
+                                f"@register_{self.kind.replace('-', '_')}({name!r}, {', '.join(f'{k}=...' for k in self.required_meta)})")
         new = Entry(self.kind, name, obj, origin, dict(meta))
         old = self._entries.get(name)
         if old is not None and (old.origin, old.qualname) != (origin, new.qualname):
@@ -259,8 +266,11 @@ def import_plugin(module: str, *, source: str) -> None:
         importlib.import_module(module)
     except Exception as exc:  # a plugin's own bug surfaces with its real exception, never swallowed
         failure = _record_failure(source, module, exc)
+        # the plugin's own traceback helps only when the failure is inside it, not when it is simply absent
+        absent = isinstance(exc, ModuleNotFoundError) and exc.name is not None and module.startswith(exc.name)
+        inside = "" if absent else f"\n{failure.details.rstrip()}"
         raise PluginImportError(
-            f"plugin {module!r} ({source}) failed to import: {failure.error}\n{failure.details.rstrip()}\n"
+            f"plugin {module!r} ({source}) failed to import: {failure.error}{inside}\n"
             f"Fix: make `python -c 'import {module}'` work (is it installed, on PYTHONPATH, spelled right?)."
         ) from exc
     _LOADED_PLUGINS.add(module)

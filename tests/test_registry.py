@@ -221,3 +221,21 @@ def test_builtins_come_from_the_single_list():
     builtin_modules = {e.obj.__module__ for reg in KINDS.values() for e in reg.entries() if registry.is_builtin(e.obj)}
     assert builtin_modules, "no built-ins registered"
     assert builtin_modules <= listed, builtin_modules - listed
+
+
+def test_metrics_must_declare_label_and_direction():
+    with pytest.raises(ContractError, match=r"must be registered with label=..., higher_is_better=..."):
+        METRICS.register("acme/precision", lambda ranks, k: ranks.greater)
+    METRICS.register("acme/precision", lambda ranks, k: ranks.greater, label="P", higher_is_better=True)
+    assert METRICS.entry("acme/precision").meta == {"label": "P", "higher_is_better": True}
+
+
+def test_missing_plugin_module_error_is_short_but_a_broken_one_shows_its_traceback(tmp_path, monkeypatch):
+    with pytest.raises(PluginImportError) as missing:
+        load_plugins(["no_such_plugin_qq"], entry_points=False)
+    assert "Traceback" not in str(missing.value) and "No module named 'no_such_plugin_qq'" in str(missing.value)
+    (tmp_path / "buggy_plugin_qq.py").write_text("x = 1\nraise ValueError('bad default in plugin')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginImportError) as buggy:
+        load_plugins(["buggy_plugin_qq"], entry_points=False)
+    assert "Traceback" in str(buggy.value) and "buggy_plugin_qq.py\", line 2" in str(buggy.value)

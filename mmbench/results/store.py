@@ -46,7 +46,11 @@ def atomic_write_json(path: Path, data: Any) -> Path:
 def write_record(results_dir: Path, record: RunRecord) -> Path:
     """Store a run record under ``results_dir/runs/<recipe>/<run_id>.json``."""
     path = Path(results_dir) / RUNS_DIR / record.recipe.name / f"{record.run_id}.json"
-    return atomic_write_json(path, record.model_dump(mode="json"))
+    try:
+        return atomic_write_json(path, record.model_dump(mode="json"))
+    except OSError as exc:
+        raise ResultsError(f"cannot write the run record {path}: {exc.strerror or exc}; "
+                           "fix: choose a writable --results-dir") from None
 
 
 def load_records(results_dir: Path) -> list[RunRecord]:

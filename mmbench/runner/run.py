@@ -106,7 +106,7 @@ def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None
     info = RecipeInfo(name=recipe.name or "recipe", hash=recipe_hash(recipe), path=recipe_path,
                       resolved=recipe.model_dump(mode="json"))
     paths = []
-    for seed in seeds if seeds else recipe.seeds:
+    for seed in dict.fromkeys(seeds or recipe.seeds):  # a seed given twice runs once
         t_seed = time.perf_counter()
         models = [run_model(role, spec, recipe, split, seed, log) for role, spec in recipe.models()]
         now = datetime.now(timezone.utc)

@@ -71,3 +71,33 @@ def test_sections_this_runner_cannot_run_are_refused(recipe_path, tmp_path):
 def test_dataset_key_shows_only_non_default_params(recipe_path):
     assert dataset_key(load_recipe(recipe_path)) == "amazon-beauty[max_users=300]"
     assert dataset_key(load_recipe(recipe_path, ["dataset.params.max_users=null"])) == "amazon-beauty"
+
+
+def test_registered_teacher_is_trained_under_the_teacher_role(recipe_path, tmp_path, isolated_registries):
+    from mmbench.components.students.mf import MFStudent
+    from mmbench.kinds import register_teacher
+
+    @register_teacher("lab/big-mf")
+    class BigMFTeacher(MFStudent):
+        """A wider MF used as a teacher."""
+
+    recipe = load_recipe(recipe_path, ["teacher={name: lab/big-mf, params: {dim: 32}}", "seeds=[0]",
+                                       "eval.latency.enabled=false"])
+    run_recipe(recipe, results_dir=tmp_path, log=lambda _: None)
+    rec = load_records(tmp_path)[0]
+    assert [m.role for m in rec.models] == ["teacher", "student", "baseline"]
+    teacher = rec.models[0]
+    assert teacher.component == "lab/big-mf" and teacher.size["params"] == 32 * (300 + rec.dataset.card["items"])
+    assert set(teacher.metrics) == {"valid", "test"}
+
+
+def test_duplicate_seeds_run_once_and_unwritable_results_dir_is_clear(recipe_path, tmp_path):
+    from mmbench.errors import ResultsError
+
+    recipe = load_recipe(recipe_path, ["train.epochs=1", "eval.latency.enabled=false"])
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ResultsError, match="cannot write the run record .*fix: choose a writable --results-dir"):
+        run_recipe(recipe, results_dir=blocker, seeds=[5, 5], log=lambda _: None)
+    paths = run_recipe(recipe, results_dir=tmp_path / "ok", seeds=[5, 5], log=lambda _: None)
+    assert len(paths) == 1
