@@ -7,7 +7,7 @@ typed constructor in :mod:`mmbench.recipe.validate`. Lists are explicit lists, n
 from __future__ import annotations
 
 import difflib
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -113,6 +113,14 @@ class EvalSpec(_Strict):
     _ks_unique = field_validator("ks", "metrics")(_unique)
 
 
+class ModelSlot(NamedTuple):
+    """A model of a recipe: its role on the leaderboard, its path in the YAML, and its spec."""
+
+    role: str
+    loc: tuple[Any, ...]
+    spec: ModelSpec
+
+
 class Recipe(_Strict):
     """A complete benchmark recipe: data, encoders, teacher, student, distillation, training, evaluation."""
 
@@ -138,7 +146,8 @@ class Recipe(_Strict):
         """The effective training settings of one model: recipe ``train`` updated by the model's own."""
         return TrainSpec.model_validate({**self.train.model_dump(), **spec.train})
 
-    def models(self) -> list[tuple[str, ModelSpec]]:
-        """``(role, spec)`` of every model the recipe trains, teacher first."""
-        out: list[tuple[str, ModelSpec]] = [("teacher", self.teacher)] if self.teacher else []
-        return out + [("student", self.student)] + [("baseline", b) for b in self.baselines]
+    def models(self) -> list[ModelSlot]:
+        """Every model the recipe trains, teacher first, with its role and its path in the recipe."""
+        out = [ModelSlot("teacher", ("teacher",), self.teacher)] if self.teacher else []
+        return out + [ModelSlot("student", ("student",), self.student)] + [
+            ModelSlot("baseline", ("baselines", i), b) for i, b in enumerate(self.baselines)]

@@ -14,7 +14,7 @@ import pydantic
 from pydantic import BaseModel
 
 from mmbench.kinds import DATASETS, DISTILL_LOSSES, ENCODERS, FUSIONS, IMPUTERS, METRICS, STUDENTS, TEACHERS
-from mmbench.params import check_params, did_you_mean
+from mmbench.params import check_params, did_you_mean, format_loc
 from mmbench.recipe.schema import SCHEMA_VERSION, Recipe, TrainSpec
 from mmbench.registry import Registry, RegistryError, import_plugin, plugin_failures
 
@@ -148,8 +148,13 @@ def semantic_issues(recipe: Recipe) -> list[tuple[Path_, str]]:
         if key != "all" and key not in modalities:
             out.append((("eval", "robustness", "modalities", i), f"no encoder for modality {key!r}"))
     labels = {METRICS.entry(m).meta["label"]: m for m in recipe.eval.metrics if m in METRICS}
-    for role, spec in recipe.models():
-        loc: Path_ = (role,) if role != "baseline" else ("baselines", recipe.baselines.index(spec))
+    seen: dict[tuple[str, str], Path_] = {}
+    for role, loc, spec in recipe.models():
+        if (role, spec.name) in seen:
+            out.append(((*loc, "name"), f"{role} {spec.name!r} appears twice (also at "
+                        f"{format_loc('', seen[(role, spec.name)])}); leaderboard rows are keyed by role and "
+                        "component, so compare two settings of one component in two recipes"))
+        seen[(role, spec.name)] = loc
         try:
             train = recipe.train_for(spec)
         except pydantic.ValidationError as exc:
@@ -200,7 +205,9 @@ def resolve(raw: dict[str, Any], resolved_params: dict[Path_, dict[str, Any]], n
         for part in loc:
             node = node[part]
         node["params"] = params
-    for role, spec in recipe.models():
-        node = data[role] if role != "baseline" else data["baselines"][recipe.baselines.index(spec)]
+    for _, loc, spec in recipe.models():
+        node = data
+        for part in loc:
+            node = node[part]
         node["train"] = recipe.train_for(spec).model_dump()
     return Recipe.model_validate(data)

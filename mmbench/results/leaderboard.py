@@ -77,6 +77,10 @@ def rows(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
     groups: dict[tuple[str, ...], list[dict[str, float]]] = defaultdict(list)
     for rec in newest.values():
         recipe = rec.recipe.name if len(hashes[rec.recipe.name]) == 1 else f"{rec.recipe.name}@{rec.recipe.hash[:8]}"
+        keys = [(m.role, m.component) for m in rec.models]
+        if len(set(keys)) != len(keys):
+            raise ResultsError(f"run {rec.run_id} holds two models with the same role and component {keys}; "
+                               "fix: delete that record (recipes can no longer produce one)")
         for m in rec.models:
             values = dict(m.metrics["test"])
             if m.latency:

@@ -108,7 +108,7 @@ def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None
     paths = []
     for seed in dict.fromkeys(seeds or recipe.seeds):  # a seed given twice runs once
         t_seed = time.perf_counter()
-        models = [run_model(role, spec, recipe, split, seed, log) for role, spec in recipe.models()]
+        models = [run_model(role, spec, recipe, split, seed, log) for role, _, spec in recipe.models()]
         now = datetime.now(timezone.utc)
         record = RunRecord(
             run_id=f"{info.name}-{info.hash[:8]}-s{seed}-{now.strftime('%Y%m%dT%H%M%S%fZ')}",

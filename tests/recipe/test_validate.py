@@ -153,3 +153,13 @@ def test_registries_document_their_contract():
 
     for reg in KINDS.values():
         assert reg.__doc__.startswith(f"Registry of {reg.plural}. Contract: ") and len(reg.__doc__) > 60
+
+
+def test_a_component_appears_once_per_role(tmp_path):
+    issues = errors_of(tmp_path, """\
+        schema_version: 1
+        dataset: {name: amazon-beauty}
+        student: {name: mf}
+        baselines: [{name: pop}, {name: mf, params: {dim: 8}}, {name: mf, params: {dim: 16}}]
+    """)
+    assert len(issues) == 1 and "baselines[2].name: baseline 'mf' appears twice (also at baselines[1])" in issues[0]

@@ -508,3 +508,11 @@ def test_columns_selection_keeps_keys_and_cis(tmp_path):
     assert "NDCG@10_ci95" in picked[0]
     with pytest.raises(ResultsError, match=r"unknown leaderboard column\(s\) \['NDCG@11'\]; available: HR@5"):
         select_columns(table, ["NDCG@11"])
+
+
+def test_a_record_with_a_repeated_role_and_component_is_refused():
+    from mmbench.errors import ResultsError
+
+    twice = record("quickstart", 0, [model("baseline", "mf", QS_POP), model("baseline", "mf", QS_POP)])
+    with pytest.raises(ResultsError, match="two models with the same role and component"):
+        rows([twice])
