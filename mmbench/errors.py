@@ -18,6 +18,10 @@ class RecipeError(MMBenchError):
         super().__init__("\n".join([head, *(f"  {line}" for line in self.issues)]))
 
 
+class RegistryError(MMBenchError):
+    """Base class of registry and plugin errors (bad name, duplicate, unknown name, broken contract, import)."""
+
+
 class DataError(MMBenchError):
     """A dataset file is missing, corrupt or inconsistent."""
 

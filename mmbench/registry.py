@@ -11,29 +11,29 @@ three differences that matter for a benchmark whose leaderboard keys are registr
 from __future__ import annotations
 
 import difflib
-import importlib
-import importlib.metadata
 import os
 import re
 import sys
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from mmbench.errors import MMBenchError
+from mmbench.errors import RegistryError
+from mmbench.plugins import (  # noqa: F401  (re-exported: plugins are part of the registry's API)
+    ENTRY_POINT_GROUP,
+    PluginFailure,
+    PluginImportError,
+    import_plugin,
+    load_entry_point_plugins,
+    plugin_failures,
+)
 
 T = TypeVar("T")
 
-ENTRY_POINT_GROUP = "mmbench.plugins"
 _PART = r"[a-z0-9]+(?:-[a-z0-9]+)*"
 _NAME_RE = re.compile(rf"^(?:{_PART}/)?{_PART}$")
 _SHOWN_NAMES = 20
-
-
-class RegistryError(MMBenchError):
-    """Base class of registry errors (bad name, duplicate, unknown name, broken contract)."""
 
 
 class InvalidNameError(RegistryError, ValueError):
@@ -50,32 +50,6 @@ class UnknownComponentError(RegistryError, LookupError):
 
 class ContractError(RegistryError, TypeError):
     """A registered object lacks a method its kind's contract requires."""
-
-
-class PluginImportError(RegistryError, ImportError):
-    """A plugin module that was asked for explicitly (``--plugin`` or a recipe) failed to import."""
-
-
-@dataclass(frozen=True)
-class PluginFailure:
-    """A plugin that failed to import, kept so that later errors can show why a name is missing."""
-
-    source: str
-    target: str
-    error: str
-    details: str
-
-    def describe(self) -> str:
-        return f"{self.target} ({self.source}): {self.error}"
-
-
-_PLUGIN_FAILURES: list[PluginFailure] = []
-_LOADED_PLUGINS: set[str] = set()
-
-
-def plugin_failures() -> list[PluginFailure]:
-    """Plugins that failed to import so far in this process."""
-    return list(_PLUGIN_FAILURES)
 
 
 @dataclass(frozen=True)
@@ -258,54 +232,6 @@ class Registry(Generic[T]):
             self._entries = saved
 
 
-def import_plugin(module: str, *, source: str) -> None:
-    """Import an explicitly requested plugin module; a failure raises :class:`PluginImportError`."""
-    if module in _LOADED_PLUGINS:
-        return
-    try:
-        importlib.import_module(module)
-    except Exception as exc:  # a plugin's own bug surfaces with its real exception, never swallowed
-        failure = _record_failure(source, module, exc)
-        # the plugin's own traceback helps only when the failure is inside it, not when it is simply absent
-        absent = isinstance(exc, ModuleNotFoundError) and exc.name is not None and module.startswith(exc.name)
-        inside = "" if absent else f"\n{failure.details.rstrip()}"
-        raise PluginImportError(
-            f"plugin {module!r} ({source}) failed to import: {failure.error}{inside}\n"
-            f"Fix: make `python -c 'import {module}'` work (is it installed, on PYTHONPATH, spelled right?)."
-        ) from exc
-    _LOADED_PLUGINS.add(module)
-
-
-def load_entry_point_plugins(group: str = ENTRY_POINT_GROUP) -> list[PluginFailure]:
-    """Import every installed plugin of ``group``; failures are recorded, not raised, and returned.
-
-    An entry point names a module (``acme = "acme_mm.components"``) or a zero-argument callable
-    (``acme = "acme_mm:register"``) that registers its components when called.
-    """
-    failures = []
-    for ep in importlib.metadata.entry_points(group=group):
-        key = f"entry-point:{ep.name}={ep.value}"
-        if key in _LOADED_PLUGINS:
-            continue
-        _LOADED_PLUGINS.add(key)
-        try:
-            loaded = ep.load()
-            if ep.attr and callable(loaded):
-                loaded()
-        except Exception as exc:
-            failures.append(_record_failure(f"entry point {ep.name!r} in group {group}", ep.value, exc))
-    return failures
-
-
-def _record_failure(source: str, target: str, exc: BaseException) -> PluginFailure:
-    error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    failure = PluginFailure(source, target, error, details)
-    if failure not in _PLUGIN_FAILURES:
-        _PLUGIN_FAILURES.append(failure)
-    return failure
-
-
 def load_plugins(modules: list[str] | tuple[str, ...] = (), *, source: str = "--plugin",
                  entry_points: bool = True) -> None:
     """Load the built-in components, installed entry-point plugins, then the named plugin modules."""
@@ -315,4 +241,3 @@ def load_plugins(modules: list[str] | tuple[str, ...] = (), *, source: str = "--
         load_entry_point_plugins()
     for module in modules:
         import_plugin(module, source=source)
-

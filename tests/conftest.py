@@ -6,7 +6,7 @@ from contextlib import ExitStack
 
 import pytest
 
-from mmbench import registry
+from mmbench import plugins
 from mmbench.kinds import KINDS
 from mmbench.registry import load_plugins
 
@@ -19,11 +19,11 @@ def builtins_loaded() -> None:
 @pytest.fixture
 def isolated_registries():
     """Roll back registrations, plugin bookkeeping and failures made inside a test."""
-    loaded, failures = set(registry._LOADED_PLUGINS), list(registry._PLUGIN_FAILURES)
+    loaded, failures = set(plugins._LOADED_PLUGINS), list(plugins._PLUGIN_FAILURES)
     with ExitStack() as stack:
         for reg in KINDS.values():
             stack.enter_context(reg.scoped())
         yield
-    registry._LOADED_PLUGINS.clear()
-    registry._LOADED_PLUGINS.update(loaded)
-    registry._PLUGIN_FAILURES[:] = failures
+    plugins._LOADED_PLUGINS.clear()
+    plugins._LOADED_PLUGINS.update(loaded)
+    plugins._PLUGIN_FAILURES[:] = failures

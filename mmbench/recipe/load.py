@@ -144,6 +144,9 @@ def compose(path: Path, overrides: Sequence[str] = ()) -> tuple[dict[str, Any], 
         if not isinstance(include, str):
             raise RecipeError(str(path), [f"{lines.get(('include',), path)}: include: must be one relative path"])
         base_path = (path.parent / include).resolve()
+        if not base_path.is_file():
+            raise RecipeError(str(path), [f"{lines.get(('include',), path)}: include: {include!r} not found "
+                                          f"(looked for {base_path}); paths are relative to the recipe's folder"])
         base, base_lines = read_yaml(base_path)
         if "include" in base:
             raise RecipeError(str(path), [f"{base_lines[('include',)]}: include: only one level is allowed; "

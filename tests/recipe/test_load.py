@@ -142,3 +142,9 @@ def test_compose_keeps_line_map(tmp_path):
     raw, lines = compose(write(tmp_path, "r.yaml", BASE))
     assert lines[("student", "params", "dim")].endswith("r.yaml:5")
     assert raw["student"]["params"]["dim"] == 16
+
+
+def test_missing_include_target_names_the_include(tmp_path):
+    path = write(tmp_path, "r.yaml", "include: _base/nope.yaml\nseeds: [1]\n")
+    with pytest.raises(RecipeError, match=r"r.yaml:1: include: '_base/nope.yaml' not found .*relative to the recipe's folder"):
+        load_recipe(path)
