@@ -195,6 +195,8 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
 
 def recipe_hash(recipe: Recipe) -> str:
     """Content hash of everything in the resolved recipe that changes what a run computes."""
-    data = recipe.model_dump(mode="json", exclude=set(_UNHASHED))
+    # defaults are left out so that a new optional schema field does not re-key every existing result;
+    # component params and per-model train settings are resolved explicitly, so their defaults still count
+    data = recipe.model_dump(mode="json", exclude=set(_UNHASHED), exclude_defaults=True)
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

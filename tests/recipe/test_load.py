@@ -148,3 +148,22 @@ def test_missing_include_target_names_the_include(tmp_path):
     path = write(tmp_path, "r.yaml", "include: _base/nope.yaml\nseeds: [1]\n")
     with pytest.raises(RecipeError, match=r"r.yaml:1: include: '_base/nope.yaml' not found .*relative to the recipe's folder"):
         load_recipe(path)
+
+
+def test_hash_survives_new_optional_schema_fields_but_not_param_defaults(tmp_path, monkeypatch):
+    from mmbench.components.students.mf import MFStudent
+    from mmbench.params import param_specs, params_model
+
+    recipe = load_recipe(write(tmp_path, "a.yaml", BASE))
+    before = recipe_hash(recipe)
+    # an optional field left at its default is not part of the hash
+    assert recipe_hash(recipe.model_copy(update={"imputer": None, "description": "x"})) == before
+    # a component's default changing in code changes the resolved params, hence the hash
+    param_specs.cache_clear()
+    params_model.cache_clear()
+    monkeypatch.setattr(MFStudent.__init__, "__kwdefaults__", {"dim": 64, "reg": 5e-4})
+    try:
+        assert recipe_hash(load_recipe(write(tmp_path, "b.yaml", BASE))) != before
+    finally:
+        param_specs.cache_clear()
+        params_model.cache_clear()
