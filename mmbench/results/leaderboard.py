@@ -190,6 +190,11 @@ document.querySelectorAll('table.lb').forEach(function (t) {
 """
 
 
+def _html_cell(row: dict[str, Any], col: str) -> str:
+    value, sep, ci = _cell(row, col).partition(" ± ")
+    return html.escape(value) + (f"<span class='ci'> ± {html.escape(ci)}</span>" if sep else "")
+
+
 def to_html(table: Sequence[dict[str, Any]]) -> str:
     """A single static page (no server, no network) whose tables sort by any column on click."""
     sections = []
@@ -197,13 +202,15 @@ def to_html(table: Sequence[dict[str, Any]]) -> str:
         cols = [c for c in _columns(group) if c not in ("dataset", "split")]
         head = "".join(f"<th title='click to sort'>{html.escape(_header(c))}</th>" for c in cols)
         body = "".join(
-            "<tr>" + "".join(f"<td data-v='{html.escape(str(r.get(c, '')), quote=True)}'>{html.escape(_cell(r, c))}</td>"
+            "<tr>" + "".join(f"<td data-v='{html.escape(str(r.get(c, '')), quote=True)}'>{_html_cell(r, c)}</td>"
                              for c in cols) + "</tr>" for r in group)
         sections.append(f"<h2>{html.escape(dataset)} · {html.escape(split)}</h2>\n"
                         f"<table class='lb'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
     style = ("body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
-             "th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}th{cursor:pointer;background:#f3f3f3}"
-             "td:nth-child(-n+3){text-align:left}th[data-dir=asc]::after{content:' ▲'}th[data-dir=desc]::after{content:' ▼'}")
+             "th,td{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}"
+             "th{cursor:pointer;background:#f3f3f3}td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}"
+             "tbody tr:nth-child(even){background:#fafafa}.ci{color:#888;font-size:85%}"
+             "th[data-dir=asc]::after{content:' ▲'}th[data-dir=desc]::after{content:' ▼'}")
     content = "\n".join(sections) or "<p>No run records found.</p>"
     return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>mmbench leaderboard</title>"
             f"<style>{style}</style></head><body><h1>mmbench leaderboard</h1>\n{content}\n"

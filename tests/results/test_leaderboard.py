@@ -426,7 +426,7 @@ def test_html_single_self_contained_file() -> None:
     assert "<th title='click to sort'>latency_ms_p50 ↓</th>" in page
     # cells carry the raw value for numeric sorting, and show the formatted one
     assert "<td data-v='1234560'>1,234,560</td>" in page
-    assert "<td data-v='0.032'>0.0320 ± 0.0050</td>" in page
+    assert "<td data-v='0.032'>0.0320<span class='ci'> ± 0.0050</span></td>" in page
 
 
 def test_html_escapes_names() -> None:
