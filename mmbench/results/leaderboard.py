@@ -130,7 +130,9 @@ def _cell(row: dict[str, Any], col: str) -> str:
     if isinstance(value, float):
         digits = 3 if col.startswith("latency") else 4
         ci = row.get(f"{col}_ci95")
-        return f"{value:.{digits}f}" + (f" ± {ci:.{digits}f}" if ci and row.get("seeds", 1) > 1 else "")
+        shown = f"{ci:.{digits}f}" if ci else ""
+        visible = shown and float(shown) > 0 and row.get("seeds", 1) > 1  # a CI that rounds to 0 says nothing
+        return f"{value:.{digits}f}" + (f" ± {shown}" if visible else "")
     return str(value)
 
 
@@ -171,16 +173,19 @@ def to_csv(table: Sequence[dict[str, Any]]) -> str:
 
 _SORT_JS = """
 document.querySelectorAll('table.lb').forEach(function (t) {
-  t.querySelectorAll('th').forEach(function (th, i) {
+  var heads = Array.from(t.tHead.rows[0].cells);
+  heads.forEach(function (th, i) {
     th.addEventListener('click', function () {
       var asc = th.dataset.dir !== 'asc';
-      t.querySelectorAll('th').forEach(function (o) { delete o.dataset.dir; });
+      heads.forEach(function (o) { delete o.dataset.dir; });
       th.dataset.dir = asc ? 'asc' : 'desc';
       var rows = Array.from(t.tBodies[0].rows);
+      var num = function (v) { return v.trim() !== '' && isFinite(v) ? Number(v) : NaN; };
       rows.sort(function (a, b) {
-        var x = a.cells[i].dataset.v, y = b.cells[i].dataset.v;
-        var nx = parseFloat(x), ny = parseFloat(y);
-        var c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : String(x).localeCompare(String(y));
+        var x = a.cells[i].dataset.v || '', y = b.cells[i].dataset.v || '';
+        if (x === '' || y === '') { return (x === '') - (y === ''); }  // blanks last, either direction
+        var nx = num(x), ny = num(y);
+        var c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y, undefined, {numeric: true});
         return asc ? c : -c;
       });
       rows.forEach(function (r) { t.tBodies[0].appendChild(r); });
@@ -205,11 +210,12 @@ def to_html(table: Sequence[dict[str, Any]]) -> str:
             "<tr>" + "".join(f"<td data-v='{html.escape(str(r.get(c, '')), quote=True)}'>{_html_cell(r, c)}</td>"
                              for c in cols) + "</tr>" for r in group)
         sections.append(f"<h2>{html.escape(dataset)} · {html.escape(split)}</h2>\n"
-                        f"<table class='lb'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+                        f"<div class='wrap'><table class='lb'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
     style = ("body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
              "th,td{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}"
              "th{cursor:pointer;background:#f3f3f3}td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}"
-             "tbody tr:nth-child(even){background:#fafafa}.ci{color:#888;font-size:85%}"
+             ".wrap{overflow-x:auto}tbody tr:nth-child(even){background:#f5f5f5}.ci{color:#888;font-size:85%}"
+             "th::after{content:'';display:inline-block;width:1.2em}"
              "th[data-dir=asc]::after{content:' ▲'}th[data-dir=desc]::after{content:' ▼'}")
     content = "\n".join(sections) or "<p>No run records found.</p>"
     return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>mmbench leaderboard</title>"
