@@ -205,15 +205,18 @@ class Registry(Generic[T]):
         hits += [short[s] for s in difflib.get_close_matches(str(name), list(short), n=3, cutoff=0.6)]
         return list(dict.fromkeys(hits))[:3]
 
+    def known_names(self) -> str:
+        """The first ~20 names, then how many more: what unknown-name errors list."""
+        names = self.names()
+        more = f", … ({len(names) - _SHOWN_NAMES} more)" if len(names) > _SHOWN_NAMES else ""
+        return (", ".join(names[:_SHOWN_NAMES]) or "none") + more
+
     def unknown_message(self, name: object) -> str:
         lines = [f"unknown {self.kind} {name!r}."]
         hits = self.suggest(str(name))
         if hits:
             lines[0] += " Did you mean " + " or ".join(repr(h) for h in hits) + "?"
-        names = self.names()
-        shown = ", ".join(names[:_SHOWN_NAMES]) or "none"
-        more = f", … ({len(names) - _SHOWN_NAMES} more)" if len(names) > _SHOWN_NAMES else ""
-        lines.append(f"Known {self.plural} ({len(names)}): {shown}{more}")
+        lines.append(f"Known {self.plural} ({len(self)}): {self.known_names()}")
         failures = plugin_failures()
         if failures:
             lines.append("Plugins that failed to import (their components are missing):")

@@ -100,11 +100,9 @@ def component_refs(raw: dict[str, Any]) -> Iterator[tuple[Path_, Registry[Any], 
 def _unknown(reg: Registry[Any], name: str) -> str:
     hits = reg.suggest(name)
     hint = f"; did you mean {' or '.join(repr(h) for h in hits)}?" if hits else ""
-    names = reg.names()
-    known = ", ".join(names[:20]) + (f", … ({len(names)} in all)" if len(names) > 20 else "") if names else "none"
     failed = "; ".join(f.describe() for f in plugin_failures())
     failed = f"; plugins that failed to import: {failed}" if failed else ""
-    return f"unknown {reg.kind} {name!r}{hint} (known {reg.plural}: {known}; `mmbench ls {reg.kind}`){failed}"
+    return f"unknown {reg.kind} {name!r}{hint} (known {reg.plural}: {reg.known_names()}; `mmbench ls {reg.kind}`){failed}"
 
 
 def component_issues(raw: dict[str, Any]) -> tuple[list[tuple[Path_, str]], dict[Path_, dict[str, Any]]]:
