@@ -16,17 +16,25 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from mmbench.data.types import Interactions, TrainGraph
+    from pathlib import Path
+
+    from mmbench.data.raw import RawData
+    from mmbench.data.types import TrainGraph
     from mmbench.metrics.ranking import RankInfo
 
 
 class DatasetContract(Protocol):
-    """Dataset: ``load()`` returns the dataset's interactions with dense 0-based ids.
+    """Dataset: ``sources()`` names the raw inputs, ``load()`` reads them into :class:`RawData`.
 
-    Constructed with keyword-only recipe params only; must work offline for embedded datasets.
+    Constructed with keyword-only recipe params only; must work offline for embedded datasets. ``sources()``
+    is cheap and returns file paths (hashed by content) or immutable identifier strings (e.g. a hub
+    revision); together with the params they key the processed cache. Preprocessing (filters, k-core, ids,
+    modality masks, the card) is shared, in :mod:`mmbench.data.prepare`.
     """
 
-    def load(self) -> Interactions: ...
+    def sources(self) -> Sequence[str | Path]: ...
+
+    def load(self) -> RawData: ...
 
 
 class EncoderContract(Protocol):

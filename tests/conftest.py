@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +17,19 @@ from mmbench.registry import load_plugins
 @pytest.fixture(scope="session", autouse=True)
 def builtins_loaded() -> None:
     load_plugins(entry_points=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A session-private processed-dataset cache, so tests never read or write the user's cache."""
+    root = tmp_path_factory.mktemp("mmbench-cache")
+    old = os.environ.get("MMBENCH_CACHE")
+    os.environ["MMBENCH_CACHE"] = str(root)
+    yield root
+    if old is None:
+        os.environ.pop("MMBENCH_CACHE", None)
+    else:
+        os.environ["MMBENCH_CACHE"] = old
 
 
 @pytest.fixture

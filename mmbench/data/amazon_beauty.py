@@ -1,8 +1,8 @@
 """Amazon Beauty 2014 5-core, embedded: 22,363 users, 12,101 items, 198,502 timestamped reviews.
 
 Shipped inside the package (see ``embedded/amazon_beauty/PROVENANCE.md`` for sources, checks and license
-notes), so it loads with no network. Item text (brand, categories, title keywords) is kept beside it; the
-dataset has no images.
+notes), so it loads with no network. Item text is brand, category names and title keywords; the dataset has
+no images, and the image modality is reported as absent for every item, never filled.
 """
 
 from __future__ import annotations
@@ -13,32 +13,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmbench.data.types import Interactions
+from mmbench.data.raw import Preprocess, RawData, check_columns, read_table
 from mmbench.errors import DataError
 from mmbench.kinds import register_dataset
 
 EXPECTED_COLUMNS = ("user_id", "item_id", "timestamp")
+_FIX = "reinstall mmbench (`pip install -e .`) so its package data is complete"
 
 
-def embedded_dir() -> Path:
-    """Folder of the embedded Amazon Beauty files."""
-    return Path(str(resources.files("mmbench.data.embedded") / "amazon_beauty"))
+def embedded_dir(folder: str = "amazon_beauty") -> Path:
+    """Folder of an embedded dataset's files."""
+    return Path(str(resources.files("mmbench.data.embedded") / folder))
 
 
 def read_interactions(path: Path) -> pd.DataFrame:
     """Read an interactions CSV with ``user_id,item_id,timestamp`` integer columns, or raise DataError."""
-    if not path.is_file():
-        raise DataError(f"{path}: file not found; fix: reinstall mmbench (`pip install -e .`) so package data is present")
-    try:
-        df = pd.read_csv(path)
-    except Exception as exc:
-        raise DataError(f"{path}: unreadable ({exc}); fix: reinstall mmbench to restore the file") from None
-    missing = [c for c in EXPECTED_COLUMNS if c not in df.columns]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {missing}; found {list(df.columns)}")
+    df = read_table(path, fix=_FIX)
+    check_columns(df, EXPECTED_COLUMNS, path, _FIX)
     for col in EXPECTED_COLUMNS:
         if not pd.api.types.is_integer_dtype(df[col]):
-            raise DataError(f"{path}: column {col!r} must hold integers, found dtype {df[col].dtype}")
+            raise DataError(f"{path}: column {col!r} must hold integers, found dtype {df[col].dtype}; fix: {_FIX}")
     return df
 
 
@@ -46,27 +40,29 @@ def read_interactions(path: Path) -> pd.DataFrame:
 class AmazonBeautyDataset:
     """Amazon Beauty 2014 5-core (embedded, offline): real timestamped reviews, brand/category/keyword text."""
 
-    def __init__(self, *, max_users: int | None = None) -> None:
+    def __init__(self, *, max_users: int | None = None, k_core: int = 0) -> None:
         """Args:
             max_users: keep only users with id ≤ this (smoke tests); part of the dataset's key.
+            k_core: re-apply an iterative k-core after ``max_users`` (0 = as shipped, already 5-core).
         """
         if max_users is not None and max_users < 1:
             raise DataError(f"amazon-beauty: max_users must be ≥ 1, got {max_users}")
-        self.max_users = max_users
+        self.max_users, self.k_core = max_users, k_core
 
-    def load(self) -> Interactions:
-        path = embedded_dir() / "interactions.csv.gz"
-        df = read_interactions(path)
+    def sources(self) -> list[Path]:
+        return [embedded_dir() / "interactions.csv.gz", embedded_dir() / "items.csv"]
+
+    def load(self) -> RawData:
+        inter_path, items_path = self.sources()
+        df = read_interactions(inter_path)
         if self.max_users is not None:
             df = df[df.user_id <= self.max_users]
-        user_codes, user_ids = pd.factorize(df.user_id, sort=True)
-        item_codes, item_ids = pd.factorize(df.item_id, sort=True)
-        return Interactions(
-            name="amazon-beauty",
-            user=user_codes.astype(np.int64),
-            item=item_codes.astype(np.int64),
-            timestamp=df.timestamp.to_numpy(np.int64),
-            user_ids=np.asarray(user_ids),
-            item_ids=np.asarray(item_ids),
-            source_files=(str(path),),
-        )
+        items = read_table(items_path, fix=_FIX, dtype={"asin": str, "title_keywords": str, "brand": str})
+        check_columns(items, ("item_id", "asin", "title_keywords", "brand", "categories"), items_path, _FIX)
+        items = items.rename(columns={"item_id": "item"})[["item", "asin", "title_keywords", "brand", "categories"]]
+        items["categories"] = items.categories.str.replace("|", ", ", regex=False)
+        inter = pd.DataFrame({"user": df.user_id.to_numpy(), "item": df.item_id.to_numpy(),
+                              "timestamp": df.timestamp.to_numpy(np.int64)})
+        return RawData(inter, items, text_fields=("title_keywords", "brand", "categories"), image_field=None,
+                       preprocess=Preprocess(k_core=self.k_core),
+                       notes={"image": "the Amazon Beauty 2014 5-core copy ships no images or image features"})

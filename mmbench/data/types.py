@@ -1,19 +1,26 @@
-"""Typed containers passed forward through the runner: interactions, splits and the train graph."""
+"""Typed containers passed forward through the runner: raw tables, the prepared dataset, splits, the graph."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+GIVEN_PARTS = ("train", "valid", "test")  # codes 0, 1, 2 of ``Interactions.given_split``
 
 
 @dataclass(frozen=True)
 class Interactions:
     """User–item interactions with dense 0-based ids, in the dataset's canonical row order.
 
-    ``user_ids`` / ``item_ids`` map a dense id back to the dataset's own id. ``timestamp`` is ``None`` for
-    datasets without time. Row order is the deterministic tie-break for equal timestamps.
+    ``user_ids`` / ``item_ids`` map a dense id back to the dataset's own id. ``timestamp`` (unix seconds) is
+    ``None`` for datasets without time; row order is the deterministic tie-break for equal timestamps.
+    ``rating`` and ``weight`` (e.g. play counts) are kept when the source has them; ``given_split`` holds the
+    dataset-provided part of each row (0 train, 1 valid, 2 test) when there is one.
     """
 
     name: str
@@ -23,11 +30,16 @@ class Interactions:
     user_ids: np.ndarray
     item_ids: np.ndarray
     source_files: tuple[str, ...] = ()
+    rating: np.ndarray | None = None
+    weight: np.ndarray | None = None
+    given_split: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.user)
-        if len(self.item) != n or (self.timestamp is not None and len(self.timestamp) != n):
-            raise ValueError("user, item and timestamp arrays must have the same length")
+        for label in ("item", "timestamp", "rating", "weight", "given_split"):
+            arr = getattr(self, label)
+            if arr is not None and len(arr) != n:
+                raise ValueError(f"Interactions.{label} has {len(arr)} rows, user has {n}")
 
     @property
     def n_users(self) -> int:
@@ -39,6 +51,45 @@ class Interactions:
 
     def __len__(self) -> int:
         return len(self.user)
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One precomputed item feature source, aligned with dense item ids.
+
+    ``values[i]`` is item ``i``'s vector when ``available[i]``; rows of unavailable items are zeros and must
+    never be used as if they were real (imputers and masks decide what happens to them).
+    """
+
+    modality: str
+    values: np.ndarray
+    available: np.ndarray
+    source: str = ""
+
+    @property
+    def dim(self) -> int:
+        return int(self.values.shape[1])
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """A dataset after preprocessing: what splits, encoders and models consume.
+
+    ``items`` has one row per dense item id (column ``item`` holds the dataset's own id) with the text and
+    image fields the dataset provides; ``text_fields`` / ``image_field`` name them. ``modalities`` maps
+    ``text``, ``image`` and ``feature:<name>`` to per-item availability masks. ``card`` is the dataset card.
+    """
+
+    name: str
+    interactions: Interactions
+    items: pd.DataFrame
+    text_fields: tuple[str, ...]
+    image_field: str | None
+    features: dict[str, Feature]
+    modalities: dict[str, np.ndarray]
+    card: dict[str, Any]
+    raw_hash: str
+    cache_key: str
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from typing import Annotated, Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION = 1
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -38,6 +38,16 @@ class DatasetSpec(ComponentSpec):
     """The dataset and the split that is part of every result key."""
 
     split: str = "loo-time"
+    split_seed: int = Field(0, ge=0, description="seed of seeded splits (ratio-8-1-1); part of the result key")
+
+    @model_validator(mode="after")
+    def _seed_only_for_seeded_splits(self) -> DatasetSpec:
+        from mmbench.data.splits import SEEDED_SPLITS
+
+        if self.split_seed and self.split not in SEEDED_SPLITS:
+            raise ValueError(f"split_seed is set but split {self.split!r} is deterministic; remove split_seed "
+                             f"(seeded splits: {', '.join(sorted(SEEDED_SPLITS))})")
+        return self
 
     @field_validator("split")
     @classmethod

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from mmbench.data.splits import make_split
-from mmbench.data.types import Split
+from mmbench.data.load import load_dataset
+from mmbench.data.splits import make_split, split_key
+from mmbench.data.types import PreparedData, Split
 from mmbench.errors import MMBenchError
 from mmbench.kinds import DATASETS, STUDENTS, TEACHERS
 from mmbench.metrics.latency import measure_latency, model_size
@@ -57,20 +58,24 @@ def dataset_key(recipe: Recipe) -> str:
     return spec.name + (f"[{','.join(f'{k}={v}' for k, v in changed.items())}]" if changed else "")
 
 
-def prepare(recipe: Recipe) -> tuple[Split, DatasetInfo]:
-    """Load the dataset, split it, and describe it for the record."""
-    inter = DATASETS.get(recipe.dataset.name)(**recipe.dataset.params).load()
-    split = make_split(recipe.dataset.split, inter)
+def split_hash(split: Split) -> str:
+    """Content hash of the split's train / valid / test pairs."""
     h = hashlib.sha256()
     for part in (split.train, split.valid, split.test):
         h.update(np.ascontiguousarray(part.user, dtype=np.int64).tobytes())
         h.update(np.ascontiguousarray(part.item, dtype=np.int64).tobytes())
-    card = {"users": inter.n_users, "items": inter.n_items, "interactions": len(inter),
-            "density": len(inter) / (inter.n_users * inter.n_items), **split.card}
-    info = DatasetInfo(name=recipe.dataset.name, key=dataset_key(recipe), split=split.name,
-                       content_hash=provenance.file_hash(inter.source_files) if inter.source_files else "none",
-                       split_hash=h.hexdigest()[:16], card=card)
-    return split, info
+    return h.hexdigest()[:16]
+
+
+def prepare(recipe: Recipe, log: Log | None = None) -> tuple[PreparedData, Split, DatasetInfo]:
+    """Load the dataset (through the processed cache), split it, and describe both for the record."""
+    spec = recipe.dataset
+    data = load_dataset(spec.name, spec.params, log=log)
+    split = make_split(spec.split, data.interactions, seed=spec.split_seed)
+    info = DatasetInfo(name=spec.name, key=dataset_key(recipe), split=split_key(spec.split, spec.split_seed),
+                       content_hash=data.raw_hash, split_hash=split_hash(split),
+                       card={**data.card, "split": split.card})
+    return data, split, info
 
 
 def run_model(role: str, spec: ModelSpec, recipe: Recipe, split: Split, seed: int, log: Log) -> ModelResult:
@@ -99,7 +104,7 @@ def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None
     check_supported(recipe)
     git = provenance.git_info()  # the code as it was when the run started
     t0 = time.perf_counter()
-    split, data_info = prepare(recipe)
+    _data, split, data_info = prepare(recipe, log)
     prepare_s = time.perf_counter() - t0
     log(f"{data_info.key} · {split.name}: {split.n_users} users, {split.n_items} items, "
         f"train/valid/test {len(split.train)}/{len(split.valid)}/{len(split.test)}")
