@@ -28,14 +28,14 @@ def cli():
 
 def test_help_is_fast_and_lists_commands(cli):
     out = cli("--help").output
-    for command in ("run", "validate", "ls", "leaderboard", "index"):
+    for command in ("run", "validate", "ls", "leaderboard", "index", "data"):
         assert command in out
     code = "import sys, mmbench.cli; sys.exit(int(any(m in sys.modules for m in ('torch', 'pandas', 'numpy'))))"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0, "mmbench.cli must not import heavy modules"
 
 
 def test_every_command_has_help(cli):
-    for command in ("run", "validate", "ls", "leaderboard", "index"):
+    for command in ("run", "validate", "ls", "leaderboard", "index", "data"):
         result = cli(command, "--help")
         assert result.exit_code == 0 and "Usage:" in result.output
 
@@ -127,3 +127,28 @@ def test_index_check_detects_staleness(cli, tmp_path):
     assert result.exit_code == 1 and "stale" in result.output
     assert cli("index", "--path", str(stale)).exit_code == 0
     assert cli("index", "--check", "--path", str(stale)).exit_code == 0
+
+
+def test_data_info_prints_the_card_with_split_counts(cli):
+    out = cli("data", "info", "amazon-beauty", "--split", "loo-time").output
+    for expected in ("22,363", "12,101", "198,502", "## Split loo-time", "153,776", "raw content hash",
+                     "| image      |       0 | 0.0%"):
+        assert expected in out, expected
+    card = json.loads(cli("data", "info", "amazon-beauty", "-p", "max_users=50", "--split", "ratio-8-1-1",
+                          "--split-seed", "2", "--json").output)
+    assert card["users"] == 50 and card["split"]["seed"] == 2 and card["split"]["split"] == "ratio-8-1-1"
+
+
+def test_data_info_bad_input_exits_2_with_one_line(cli):
+    runner = CliRunner()
+    res = runner.invoke(main, ["data", "info", "amazon-beuty"])
+    assert res.exit_code == 2 and "Did you mean 'amazon-beauty'" in res.output and "Traceback" not in res.output
+    res = runner.invoke(main, ["data", "info", "amazon-beauty", "--split", "given"])
+    assert res.exit_code == 2 and "ships no split" in res.output
+
+
+def test_data_cache_lists_and_clears(cli, data_cache):
+    cli("data", "info", "amazon-beauty", "-p", "max_users=20")
+    assert "amazon-beauty" in cli("data", "cache").output
+    assert "removed" in cli("data", "cache", "--clear").output
+    assert "no cached datasets" in cli("data", "cache").output

@@ -1,4 +1,4 @@
-"""The embedded Amazon Beauty 5-core and its loo-time split."""
+"""The embedded Amazon Beauty 5-core: counts, text fields, the absent image modality, and its loo-time split."""
 
 from __future__ import annotations
 
@@ -10,73 +10,65 @@ import pytest
 
 from mmbench.data import amazon_beauty
 from mmbench.data.amazon_beauty import AmazonBeautyDataset, read_interactions
-from mmbench.data.splits import loo_time, make_split
-from mmbench.data.types import Interactions
+from mmbench.data.load import load_dataset
+from mmbench.data.splits import loo_time
+from mmbench.data.types import PreparedData
 from mmbench.errors import DataError
 
 
 @pytest.fixture(scope="module")
-def beauty() -> Interactions:
-    return AmazonBeautyDataset().load()
+def beauty() -> PreparedData:
+    return load_dataset("amazon-beauty")
 
 
 def test_counts_match_provenance(beauty):
-    assert (beauty.n_users, beauty.n_items, len(beauty)) == (22363, 12101, 198502)
-    assert beauty.user.min() == 0 and beauty.user.max() == 22362
+    inter = beauty.interactions
+    assert (inter.n_users, inter.n_items, len(inter)) == (22363, 12101, 198502)
+    assert (beauty.card["users"], beauty.card["items"], beauty.card["interactions"]) == (22363, 12101, 198502)
+    assert inter.user.min() == 0 and inter.user.max() == 22362
+    assert inter.item_ids[0] == 1 and inter.item_ids[-1] == 12101  # dense id = shipped id - 1
     assert (amazon_beauty.embedded_dir() / "PROVENANCE.md").is_file()
 
 
+def test_item_text_is_aligned_and_images_are_absent_not_faked(beauty):
+    items = beauty.items
+    assert len(items) == 12101 and items.item.tolist()[:2] == [1, 2]
+    assert items.loc[0, "asin"] == "B004756YJA" and items.loc[0, "brand"] == "OPI"
+    assert items.loc[0, "categories"] == "Makeup, Nails, Nail Polish"
+    assert beauty.modalities["text"].all()
+    assert not beauty.modalities["image"].any() and beauty.features == {}
+    image = beauty.card["modalities"]["image"]
+    assert image["rate"] == 0.0 and "no images" in image["note"]
+
+
 def test_loo_time_split(beauty):
-    split = loo_time(beauty)
+    inter = beauty.interactions
+    split = loo_time(inter)
     assert (len(split.train), len(split.valid), len(split.test)) == (198502 - 2 * 22363, 22363, 22363)
-    assert split.card["users_train_only"] == 0 and split.card["duplicate_pairs_dropped"] == 0
+    assert split.card["users_train_only"] == 0 and split.card["cold_users_in_test"] == 0
+    assert split.card["share_users_tied_last_timestamp"] == beauty.card["ties"]["share_users_tied_last_timestamp"]
     assert 0.3 < split.card["share_users_tied_last_timestamp"] < 0.6
-    ts = {(u, i): t for u, i, t in zip(beauty.user.tolist(), beauty.item.tolist(), beauty.timestamp.tolist())}
-    # the test item is never older than any train item of the same user
-    last_train = pd.DataFrame({"u": split.train.user, "t": [ts[k] for k in zip(split.train.user.tolist(), split.train.item.tolist())]}).groupby("u").t.max()
+    ts = {(u, i): t for u, i, t in zip(inter.user.tolist(), inter.item.tolist(), inter.timestamp.tolist())}
+    last_train = pd.DataFrame({"u": split.train.user, "t": [ts[k] for k in zip(split.train.user.tolist(),
+                                                                                   split.train.item.tolist())]})
     test_t = pd.Series([ts[k] for k in zip(split.test.user.tolist(), split.test.item.tolist())], index=split.test.user)
-    assert (test_t.sort_index().to_numpy() >= last_train.sort_index().to_numpy()).all()
+    # the test item is never older than any train item of the same user
+    assert (test_t.sort_index().to_numpy() >= last_train.groupby("u").t.max().sort_index().to_numpy()).all()
 
 
-def test_split_is_deterministic(beauty):
-    a, b = loo_time(beauty), loo_time(beauty)
-    assert np.array_equal(a.test.item, b.test.item) and np.array_equal(a.valid.item, b.valid.item)
-
-
-def test_ties_broken_by_row_order():
-    inter = Interactions("toy", np.array([0, 0, 0, 0]), np.array([3, 1, 2, 0]), np.array([5, 9, 9, 9]),
-                         np.arange(1), np.arange(4))
-    split = loo_time(inter)
-    assert split.test.item.tolist() == [0] and split.valid.item.tolist() == [2]
-    assert split.train.item.tolist() == [3, 1]
-
-
-def test_short_histories_follow_the_documented_rule():
-    inter = Interactions("toy", np.array([0, 1, 1, 2, 2, 2]), np.array([0, 0, 1, 0, 1, 2]),
-                         np.array([1, 1, 2, 1, 2, 3]), np.arange(3), np.arange(3))
-    split = loo_time(inter)
-    assert split.card["users_train_only"] == 1 and split.card["users_without_valid"] == 1
-    assert sorted(zip(split.test.user.tolist(), split.test.item.tolist())) == [(1, 1), (2, 2)]
-    assert list(zip(split.valid.user.tolist(), split.valid.item.tolist())) == [(2, 1)]
-    assert len(split.train) + len(split.valid) + len(split.test) == len(inter)
-
-
-def test_max_users_subsamples(beauty):
-    small = AmazonBeautyDataset(max_users=100).load()
-    assert small.n_users == 100 and small.n_items < beauty.n_items
-    assert small.item.max() == small.n_items - 1
-
-
-def test_loo_time_needs_timestamps():
-    inter = Interactions("nots", np.array([0]), np.array([0]), None, np.arange(1), np.arange(1))
-    with pytest.raises(DataError, match="no timestamps"):
-        make_split("loo-time", inter)
-    with pytest.raises(DataError, match="unknown split"):
-        make_split("loo-tim", inter)
+def test_max_users_subsamples_and_k_core_reapplies():
+    small = load_dataset("amazon-beauty", {"max_users": 100})
+    assert small.interactions.n_users == 100 and small.interactions.item.max() == small.interactions.n_items - 1
+    cored = load_dataset("amazon-beauty", {"max_users": 100, "k_core": 2})
+    assert cored.interactions.n_items < small.interactions.n_items
+    step = cored.card["filters"][-1]
+    assert step["step"] == "k_core" and step["removed_items"] == small.interactions.n_items - cored.interactions.n_items
+    counts = np.bincount(cored.interactions.item)
+    assert counts.min() >= 2 and np.bincount(cored.interactions.user).min() >= 2
 
 
 def test_bad_interaction_files_give_one_clear_error(tmp_path):
-    with pytest.raises(DataError, match="file not found"):
+    with pytest.raises(DataError, match="file not found; fix: reinstall"):
         read_interactions(tmp_path / "missing.csv.gz")
     bad_cols = tmp_path / "cols.csv"
     bad_cols.write_text("user,item_id,timestamp\n1,2,3\n")

@@ -32,7 +32,7 @@ def test_minimal_recipe_resolves_defaults(tmp_path):
     assert recipe.name == "mini"
     assert recipe.student.params == {"dim": 16, "reg": 1e-4}
     assert recipe.student.train["epochs"] == 3 and recipe.student.train["batch_size"] == 4096
-    assert recipe.dataset.params == {"max_users": None}
+    assert recipe.dataset.params == {"max_users": None, "k_core": 0}
     assert recipe.eval.ks == [5, 10, 20]
 
 
