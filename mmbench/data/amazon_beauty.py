@@ -7,23 +7,18 @@ no images, and the image modality is reported as absent for every item, never fi
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from mmbench.data.raw import Preprocess, RawData, check_columns, read_table
+from mmbench.data.raw import EMBEDDED_FIX, Preprocess, RawData, check_columns, embedded_dir, read_table
 from mmbench.errors import DataError
 from mmbench.kinds import register_dataset
 
 EXPECTED_COLUMNS = ("user_id", "item_id", "timestamp")
-_FIX = "reinstall mmbench (`pip install -e .`) so its package data is complete"
-
-
-def embedded_dir(folder: str = "amazon_beauty") -> Path:
-    """Folder of an embedded dataset's files."""
-    return Path(str(resources.files("mmbench.data.embedded") / folder))
+_FIX = EMBEDDED_FIX
+__all__ = ["AmazonBeautyDataset", "embedded_dir", "read_interactions"]
 
 
 def read_interactions(path: Path) -> pd.DataFrame:

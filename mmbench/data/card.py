@@ -19,7 +19,8 @@ def render_card(card: dict[str, Any], split: dict[str, Any] | None = None) -> st
                      ["time range", " … ".join(card["time_range"]) if card.get("time_range") else "no timestamps"],
                      ["columns", ", ".join(k for k, v in card["columns"].items() if v) or "user, item only"],
                      ["users with tied last two timestamps",
-                      f"{card['ties']['share_users_tied_last_timestamp']:.1%} (tie-break: {card['ties']['tie_break']})"]],
+                      f"{card['ties']['share_users_tied_last_timestamp']:.1%} (tie-break: {card['ties']['tie_break']})"
+                      if card.get("time_range") else "n/a (no timestamps)"]],
                     tablefmt="plain"), ""]
     raw = card["raw"]
     out += ["## Filtering", f"raw: {_n(raw['users'])} users, {_n(raw['items'])} items, "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pandas as pd
 from mmbench.errors import DataError
 
 RAW_COLUMNS = ("user", "item", "timestamp", "rating", "weight", "split")
+EMBEDDED_FIX = "reinstall mmbench (`pip install -e .`) so its package data is complete"
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,14 @@ def parse_timestamps(values: pd.Series, path: str | Path, column: str) -> np.nda
         row = int(np.flatnonzero(values.isna().to_numpy())[0])
         raise DataError(f"{path}: column {column!r} is empty at data row {row + 1}; fix: fill every timestamp "
                         f"or leave the timestamp column out and use a split that needs no time")
+    if not pd.api.types.is_numeric_dtype(values):
+        numbers = pd.to_numeric(values, errors="coerce")
+        if numbers.notna().all():
+            values = numbers
+        elif numbers.notna().any():
+            bad = values[numbers.isna()].iloc[0]
+            raise DataError(f"{path}: column {column!r} mixes numeric timestamps with text (e.g. {bad!r}); "
+                            f"fix: write every timestamp in one format (unix seconds or ISO dates)")
     if pd.api.types.is_numeric_dtype(values):
         arr = values.to_numpy()
         if not np.all(np.isfinite(arr)):
@@ -129,3 +139,33 @@ def load_npy(path: str | Path, fix: str) -> np.ndarray:
         raise DataError(f"{p}: expected a 2-d numeric feature matrix, found shape {arr.shape} dtype {arr.dtype}; "
                         f"fix: save one row per item with numpy.save")
     return arr
+
+
+def embedded_dir(folder: str = "amazon_beauty") -> Path:
+    """Folder of an embedded dataset's files (package data under ``mmbench/data/embedded``)."""
+    return Path(str(resources.files("mmbench.data.embedded") / folder))
+
+
+def read_int_columns(path: Path, columns: Sequence[str], fix: str = EMBEDDED_FIX, **kwargs: object) -> pd.DataFrame:
+    """A CSV whose ``columns`` must exist and hold integers (ids, counts), or one DataError."""
+    df = read_table(path, fix=fix, **kwargs)
+    check_columns(df, columns, path, fix)
+    for col in columns:
+        if not pd.api.types.is_integer_dtype(df[col]):
+            raise DataError(f"{path}: column {col!r} must hold integers, found dtype {df[col].dtype}; fix: {fix}")
+        if len(df) and df[col].min() < 0:
+            raise DataError(f"{path}: column {col!r} holds negative values; fix: {fix}")
+    return df
+
+
+def indexed_feature(path: Path, modality: str, n_items: int, fix: str = EMBEDDED_FIX) -> FeatureTable:
+    """A feature matrix whose row ``r`` belongs to item id ``r``; its row count must equal ``n_items``.
+
+    A length mismatch would silently shift every vector onto the wrong item (row order is the only join
+    key), so it is an error rather than a partial alignment.
+    """
+    values = load_npy(path, fix)
+    if values.shape[0] != n_items:
+        raise DataError(f"{path}: {values.shape[0]} feature rows but {n_items} items (row r must belong to "
+                        f"item_id r); fix: {fix}")
+    return FeatureTable(modality, values, np.arange(n_items), str(path))

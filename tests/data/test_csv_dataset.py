@@ -22,7 +22,7 @@ def amazon_csv(tmp_path_factory) -> tuple:
     users = pd.read_csv(d / "users.csv")
     items = pd.read_csv(d / "items.csv", dtype=str, keep_default_na=False)
     df = inter.merge(users, on="user_id").merge(items.assign(item_id=items.item_id.astype(int)), on="item_id")
-    df = df.sample(frac=1.0, random_state=0).head(40_000)  # row order scrambled, a realistic partial dump
+    df = df.sample(frac=1.0, random_state=0).head(15_000)  # row order scrambled, a realistic partial dump
     folder = tmp_path_factory.mktemp("amazon")
     path = folder / "reviews_Beauty.csv"
     df.rename(columns={"reviewer_id": "reviewerID", "timestamp": "unixReviewTime"})[
