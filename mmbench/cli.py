@@ -199,24 +199,36 @@ def _param(value: str) -> tuple[str, Any]:
 
 
 @data.command(name="info")
-@click.argument("name")
+@click.argument("name", required=False)
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
               help="A dataset param, YAML-parsed, e.g. -p max_users=500 (repeatable).")
 @click.option("--split", default=None, help="Also split it and print the split counts, e.g. --split loo-time.")
 @click.option("--split-seed", default=0, show_default=True, type=int, help="Seed of seeded splits.")
+@click.option("--recipe", type=click.Path(dir_okay=False, path_type=Path),
+              help="Take the dataset, its params, split and split seed from this recipe instead of NAME.")
 @click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
 @click.option("--no-cache", is_flag=True, help="Prepare from the raw files without reading or writing the cache.")
 @click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import a plugin module (repeatable).")
 @_friendly
-def data_info(name: str, params: tuple[str, ...], split: str | None, split_seed: int, as_json: bool,
-              no_cache: bool, plugins: tuple[str, ...]) -> None:
+def data_info(name: str | None, params: tuple[str, ...], split: str | None, split_seed: int, recipe: Path | None,
+              as_json: bool, no_cache: bool, plugins: tuple[str, ...]) -> None:
     """Print a dataset's card: sizes, filtered rows and why, modality availability, split counts, hashes."""
     _load(plugins)
     from mmbench.data.card import render_card
     from mmbench.data.load import load_dataset
     from mmbench.data.splits import make_split
 
-    prepared = load_dataset(name, dict(_param(p) for p in params), use_cache=not no_cache)
+    if (name is None) == (recipe is None):
+        raise click.UsageError("give a dataset NAME or --recipe PATH (one of the two)")
+    settings = dict(_param(p) for p in params)
+    if recipe is not None:
+        from mmbench.recipe.load import load_recipe
+
+        spec = load_recipe(recipe).dataset
+        name, settings = spec.name, {**spec.params, **settings}
+        split, split_seed = split or spec.split, split_seed or spec.split_seed
+    assert name is not None
+    prepared = load_dataset(name, settings, use_cache=not no_cache)
     split_card = make_split(split, prepared.interactions, seed=split_seed).card if split else None
     if as_json:
         click.echo(json.dumps({**prepared.card, **({"split": split_card} if split_card else {})}, indent=1))

@@ -139,6 +139,16 @@ def test_data_info_prints_the_card_with_split_counts(cli):
     assert card["users"] == 50 and card["split"]["seed"] == 2 and card["split"]["split"] == "ratio-8-1-1"
 
 
+def test_data_info_from_a_recipe(cli, tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("schema_version: 1\ndataset: {name: amazon-beauty, split: ratio-8-1-1, split_seed: 4, "
+                      "params: {max_users: 30}}\nstudent: {name: pop}\n")
+    card = json.loads(cli("data", "info", "--recipe", str(recipe), "--json").output)
+    assert card["users"] == 30 and card["split"]["split"] == "ratio-8-1-1" and card["split"]["seed"] == 4
+    res = CliRunner().invoke(main, ["data", "info"])
+    assert res.exit_code == 2 and "give a dataset NAME or --recipe PATH" in res.output
+
+
 def test_data_info_bad_input_exits_2_with_one_line(cli):
     runner = CliRunner()
     res = runner.invoke(main, ["data", "info", "amazon-beuty"])

@@ -1,8 +1,9 @@
 """Leaderboards from run records: one row per (recipe, dataset, split, role, component), mean ± 95% CI over seeds.
 
 Only **test** metrics appear (selection happened on valid). Records of one recipe name with different
-recipe hashes never share a row: the recipe column then carries ``@<hash>``. If a seed was run twice with
-the same recipe hash, the newest record of that seed counts.
+recipe hashes never share a row: the recipe column then carries ``@<hash>``. Nor do records whose split
+content differs (e.g. a bring-your-own file that changed between runs): the column then also carries
+``~data:<split hash>``. If a seed was run twice with the same recipe and data, the newest record counts.
 """
 
 from __future__ import annotations
@@ -69,14 +70,19 @@ def _metric_order(columns: set[str]) -> list[str]:
 def rows(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
     """Aggregate records into leaderboard rows (dicts with means, ``<col>_ci95`` and ``seeds``)."""
     hashes: dict[str, set[str]] = defaultdict(set)
+    data: dict[tuple[str, str, str, str], set[str]] = defaultdict(set)
     for rec in records:
         hashes[rec.recipe.name].add(rec.recipe.hash)
+        data[(rec.recipe.name, rec.recipe.hash, rec.dataset.key, rec.dataset.split)].add(rec.dataset.split_hash)
     newest: dict[tuple[Any, ...], RunRecord] = {}
     for rec in sorted(records, key=lambda r: r.created_at):
-        newest[(rec.recipe.name, rec.recipe.hash, rec.dataset.key, rec.dataset.split, rec.seed)] = rec
+        newest[(rec.recipe.name, rec.recipe.hash, rec.dataset.key, rec.dataset.split, rec.dataset.split_hash,
+                rec.seed)] = rec
     groups: dict[tuple[str, ...], list[dict[str, float]]] = defaultdict(list)
     for rec in newest.values():
         recipe = rec.recipe.name if len(hashes[rec.recipe.name]) == 1 else f"{rec.recipe.name}@{rec.recipe.hash[:8]}"
+        if len(data[(rec.recipe.name, rec.recipe.hash, rec.dataset.key, rec.dataset.split)]) > 1:
+            recipe += f"~data:{rec.dataset.split_hash[:8]}"
         keys = [(m.role, m.component) for m in rec.models]
         if len(set(keys)) != len(keys):
             raise ResultsError(f"run {rec.run_id} holds two models with the same role and component {keys}; "

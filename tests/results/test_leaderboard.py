@@ -72,7 +72,8 @@ def model(role: str, component: str, test: dict[str, float], *, params: int = 0,
 
 def record(recipe: str, seed: int, models: list[ModelResult], *, recipe_hash: str = HASH_QS,
            dataset: str = "amazon-beauty", split: str = "loo-time",
-           created_at: str = "2025-01-15T10:00:00+00:00", run_id: str | None = None) -> RunRecord:
+           created_at: str = "2025-01-15T10:00:00+00:00", run_id: str | None = None,
+           split_hash: str = "0123456789abcdef") -> RunRecord:
     stamp = re.sub(r"[^0-9]", "", created_at)[:14]
     return RunRecord(
         run_id=run_id or f"{recipe}-{recipe_hash[:8]}-s{seed}-{stamp}",
@@ -80,7 +81,7 @@ def record(recipe: str, seed: int, models: list[ModelResult], *, recipe_hash: st
         recipe=RecipeInfo(name=recipe, hash=recipe_hash, path=f"recipes/{recipe}.yaml",
                           resolved={"name": recipe, "seeds": [seed]}),
         dataset=DatasetInfo(name=dataset.split("[")[0], key=dataset, split=split, content_hash="c0ffee",
-                            split_hash="0123456789abcdef", card={"users": 100, "items": 50}),
+                            split_hash=split_hash, card={"users": 100, "items": 50}),
         seed=seed, git={"commit": "deadbeef", "dirty": False}, versions={"mmbench": "0.1.0"},
         hardware={"cpu": "test"}, models=models, timings={"prepare_s": 0.1, "run_s": 2.0})
 
@@ -296,6 +297,18 @@ def test_same_name_different_hash_gives_separate_rows() -> None:
     assert f"quickstart@{HASH_QS[:8]}" in md and f"quickstart@{HASH_QS_OTHER[:8]}" in md
     # other recipes keep their plain name
     assert "| mf-dim128 " in render(recs + fixture_records()[4:5], "md")
+
+
+def test_same_recipe_on_changed_data_gives_separate_rows() -> None:
+    """A bring-your-own file edited between runs: same recipe hash, other split content -> never averaged."""
+    recs = [record("byo", 0, [model("student", "mf", metrics(0.1, 0.1, 0.1, 0.1, 0.1, 0.1))]),
+            record("byo", 1, [model("student", "mf", metrics(0.2, 0.2, 0.2, 0.2, 0.2, 0.2))]),
+            record("byo", 0, [model("student", "mf", metrics(0.9, 0.9, 0.9, 0.9, 0.9, 0.9))],
+                   split_hash="fedcba9876543210", created_at="2025-02-01T00:00:00+00:00")]
+    table = {r["recipe"]: r for r in rows(recs)}
+    assert set(table) == {"byo~data:01234567", "byo~data:fedcba98"}
+    assert table["byo~data:01234567"]["seeds"] == 2 and table["byo~data:fedcba98"]["HR@10"] == 0.9
+    assert [r["recipe"] for r in rows(recs[:2])] == ["byo"]  # one data version: the plain name
 
 
 def test_seed_recorded_twice_newest_counts() -> None:
