@@ -60,4 +60,5 @@ class AmazonBeautyDataset:
                               "timestamp": df.timestamp.to_numpy(np.int64)})
         return RawData(inter, items, text_fields=("title_keywords", "brand", "categories"), image_field=None,
                        preprocess=Preprocess(k_core=self.k_core),
-                       notes={"image": "the Amazon Beauty 2014 5-core copy ships no images or image features"})
+                       notes={"image": "the Amazon Beauty 2014 5-core copy ships no images or image features"},
+                       interactions_source=str(inter_path), items_source=str(items_path))

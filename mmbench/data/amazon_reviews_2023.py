@@ -284,9 +284,11 @@ class AmazonReviews2023Dataset:
     def load(self) -> RawData:
         if self.local_dir is None:
             reviews, meta, where = self._hub_frames()
+            meta_where = where.replace(*hub_paths(self.category))
         else:
             review_file, meta_file = self._local_files()
             reviews, meta = read_jsonl(review_file, REVIEW_KEYS), read_jsonl(meta_file, META_KEYS)
-            where = str(review_file)
+            where, meta_where = str(review_file), str(meta_file)
         return RawData(to_interactions(reviews, where), to_items(meta), text_fields=TEXT_FIELDS,
-                       image_field="image_url", preprocess=self.preprocess)
+                       image_field="image_url", preprocess=self.preprocess, interactions_source=where,
+                       items_source=meta_where)

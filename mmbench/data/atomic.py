@@ -177,7 +177,8 @@ class AtomicDataset:
         if self.split_field:
             inter["split"] = split_parts(df[self.split_field], inter_path, self.split_field)
         items, text_fields = self._items(item_path[0] if item_path else None)
-        return RawData(inter, items, text_fields=text_fields, preprocess=self.preprocess, notes=dict(self.notes))
+        return RawData(inter, items, text_fields=text_fields, preprocess=self.preprocess, notes=dict(self.notes),
+                       interactions_source=str(inter_path), items_source=str(item_path[0]) if item_path else "")
 
     def _items(self, path: Path | None) -> tuple[pd.DataFrame | None, tuple[str, ...]]:
         """The ``.item`` table as read (duplicates included: preprocessing reports conflicts) and its text."""

@@ -137,5 +137,6 @@ class CSVDataset:
             table = table.copy()
             for col in self.text_cols + ([self.image_col] if self.image_col else []):
                 table[col] = table[col].astype("string")
-        return RawData(inter, table, tuple(self.text_cols), self.image_col, feats, self.preprocess)
+        return RawData(inter, table, tuple(self.text_cols), self.image_col, feats, self.preprocess,
+                       interactions_source=str(self.path), items_source=str(self.items or ""))
 

@@ -73,4 +73,5 @@ class LastFMDataset:
                               "split": df.split.astype(str).to_numpy()})
         return RawData(inter, items, text_fields=("name", "tags"), image_field="image_url", features=features,
                        preprocess=Preprocess(k_core=self.k_core),
-                       notes={"image": "cover image URLs only (not downloaded); no image features are shipped"})
+                       notes={"image": "cover image URLs only (not downloaded); no image features are shipped"},
+                       interactions_source=str(inter_path), items_source=str(items_path))

@@ -37,6 +37,7 @@ def _unix(date: str, label: str, name: str) -> int:
 
 
 def _check_raw(name: str, df: pd.DataFrame) -> pd.DataFrame:
+    """``name`` is the dataset's source file where known (errors name it), else the dataset name."""
     for col in ("user", "item"):
         if col not in df.columns:
             raise DataError(f"{name}: loader produced no {col!r} column (found {list(df.columns)}); "
@@ -56,7 +57,7 @@ def _check_raw(name: str, df: pd.DataFrame) -> pd.DataFrame:
 
 def filter_interactions(name: str, raw: RawData) -> tuple[pd.DataFrame, list[dict[str, Any]], dict[str, int]]:
     """Apply rating / date / dedupe / k-core filters; return kept rows (source order), steps and raw counts."""
-    df = _check_raw(name, raw.interactions)
+    df = _check_raw(raw.interactions_source or name, raw.interactions)
     raw_counts = _counts(df)
     pre, steps = raw.preprocess, []
     if pre.min_rating is not None:
@@ -119,7 +120,7 @@ def _item_table(name: str, raw: RawData, item_ids: np.ndarray) -> tuple[pd.DataF
             item = conflict.item.iloc[0]
             rows = conflict[conflict.item == item]
             fields = [c for c in rows.columns if rows[c].astype(str).nunique() > 1]
-            raise DataError(f"{name}: item table has duplicate rows for item {item!r} with conflicting "
+            raise DataError(f"{raw.items_source or name}: item table has duplicate rows for item {item!r} with conflicting "
                             f"field(s) {fields}; fix: keep one row per item id")
         table = table.drop_duplicates("item")
     aligned = table.set_index("item").reindex(keys)

@@ -51,7 +51,8 @@ class RawData:
     ``interactions`` has columns ``user``, ``item`` and optionally ``timestamp`` (int64 unix seconds),
     ``rating``, ``weight`` and ``split`` (``train``/``valid``/``test``), in the source's row order.
     ``items`` (optional) has a unique ``item`` column plus the fields named by ``text_fields`` and
-    ``image_field``. ``notes`` explains absent modalities for the card (e.g. ``{"image": "no images"}``).
+    ``image_field``. ``notes`` explains absent modalities for the card (e.g. ``{"image": "no images"}``);
+    ``interactions_source`` / ``items_source`` name the files in preprocessing errors.
     """
 
     interactions: pd.DataFrame
@@ -61,6 +62,8 @@ class RawData:
     features: dict[str, FeatureTable] = field(default_factory=dict)
     preprocess: Preprocess = Preprocess()
     notes: dict[str, str] = field(default_factory=dict)
+    interactions_source: str = ""  # file (or hub path) the rows came from, named in preprocessing errors
+    items_source: str = ""
 
 
 def require_file(path: str | Path, fix: str) -> Path:

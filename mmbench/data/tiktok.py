@@ -46,4 +46,5 @@ class TikTokDataset:
                               "split": df.split.astype(str).to_numpy()})
         return RawData(inter, None, features=features, preprocess=Preprocess(k_core=self.k_core),
                        notes={"text": "TikTok ships no text features in this release",
-                              "image": "only precomputed visual features; no raw images or video frames"})
+                              "image": "only precomputed visual features; no raw images or video frames"},
+                       interactions_source=str(inter_path))

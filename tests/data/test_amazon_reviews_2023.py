@@ -346,7 +346,7 @@ def test_duplicate_metadata_rows_identical_pass_conflicting_raise(small):
     _write(path, meta + [meta[0]])
     assert _load(small, k_core=0).items.item.is_unique
     _write(path, meta + [{**meta[0], "store": "Not OPI"}])
-    with pytest.raises(DataError, match=r"conflicting field\(s\) \['store'\]"):
+    with pytest.raises(DataError, match=r"meta_All_Beauty\.jsonl: item table has duplicate rows .*conflicting field\(s\) \['store'\]"):
         _load(small, k_core=0)
 
 

@@ -196,7 +196,8 @@ def test_duplicate_item_rows(small):
     cells[2] = "Another Brand"
     (small / "s.item").write_text("\n".join([*lines, "\t".join(cells)]) + "\n")
     one_line_error({"path": str(small), "name": "s"},
-                   rf"duplicate rows for item '{cells[0]}' with conflicting field\(s\) \['brand'\]")
+                   rf"s\.item: item table has duplicate rows for item '{cells[0]}' with conflicting field\(s\) "
+                   rf"\['brand'\]")
 
 
 def test_text_fields_must_exist(small):
