@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mmbench.data.raw import EMBEDDED_FIX, Preprocess, RawData, check_columns, embedded_dir, read_table
+from mmbench.data.raw import (EMBEDDED_FIX, Preprocess, RawData, check_columns, embedded_dir, read_int_columns,
+                              read_table)
 from mmbench.errors import DataError
 from mmbench.kinds import register_dataset
 
@@ -23,12 +24,7 @@ __all__ = ["AmazonBeautyDataset", "embedded_dir", "read_interactions"]
 
 def read_interactions(path: Path) -> pd.DataFrame:
     """Read an interactions CSV with ``user_id,item_id,timestamp`` integer columns, or raise DataError."""
-    df = read_table(path, fix=_FIX)
-    check_columns(df, EXPECTED_COLUMNS, path, _FIX)
-    for col in EXPECTED_COLUMNS:
-        if not pd.api.types.is_integer_dtype(df[col]):
-            raise DataError(f"{path}: column {col!r} must hold integers, found dtype {df[col].dtype}; fix: {_FIX}")
-    return df
+    return read_int_columns(path, EXPECTED_COLUMNS, _FIX)
 
 
 @register_dataset("amazon-beauty")

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
-import re
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,25 +15,13 @@ from mmbench.data.load import load_dataset
 from mmbench.data.splits import make_split
 from mmbench.errors import DataError
 
+from _provenance import blob_sha, provenance_table
+
 FOLDER = embedded_dir("lastfm")
 SHIPPED = {"PROVENANCE.md", "hetrec_readme.txt", "interactions.csv.gz", "items.csv.gz", "covers.tsv.gz",
            "text_all-MiniLM-L6-v2.npy", "audio_vggish.npy", "audio_whisper.npy"}
 FEATURE_FILES = {"text-minilm": "text_all-MiniLM-L6-v2.npy", "audio-vggish": "audio_vggish.npy",
                  "audio-whisper": "audio_whisper.npy"}
-
-
-def blob_sha(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-def provenance_table(folder: Path) -> dict[str, tuple[str, int]]:
-    """``{shipped file: (git blob, bytes)}`` from the rows of PROVENANCE.md that name a file in ``folder``."""
-    rows = {}
-    for line in (folder / "PROVENANCE.md").read_text().splitlines():
-        m = re.match(r"^\|\s*(\S+)\s*\|.*?\|\s*([0-9a-f]{40})\b[^|]*\|\s*(\d+)", line)
-        if m and (folder / m.group(1)).is_file():
-            rows[m.group(1)] = (m.group(2), int(m.group(3)))
-    return rows
 
 
 @pytest.fixture(scope="module")
