@@ -63,13 +63,3 @@ def hardware(device: torch.device | None = None) -> dict[str, Any]:
     else:
         info["tag"] = f"cpu:{info['cpu']}:{info['torch_threads']}t"
     return info
-
-
-def file_hash(paths: list[str] | tuple[str, ...]) -> str:
-    """sha256 over the bytes of the given files, in order."""
-    h = hashlib.sha256()
-    for p in paths:
-        with open(p, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()[:16]

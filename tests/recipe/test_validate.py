@@ -64,6 +64,16 @@ def test_split_typo(tmp_path):
     assert any("dataset.split: unknown split 'loo-tme'; did you mean 'loo-time'?" in i for i in issues)
 
 
+def test_split_seed_only_for_seeded_splits(tmp_path):
+    issues = errors_of(tmp_path, "schema_version: 1\ndataset: {name: amazon-beauty, split: loo-time, split_seed: 3}\n"
+                                 "student: {name: mf}\n")
+    assert any("split_seed is set but split 'loo-time' is deterministic" in i for i in issues)
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("schema_version: 1\ndataset: {name: amazon-beauty, split: ratio-8-1-1, split_seed: 3}\n"
+                  "student: {name: mf}\n")
+    assert load_recipe(ok).dataset.split_seed == 3
+
+
 def test_cross_field_rules(tmp_path):
     issues = errors_of(tmp_path, """\
         schema_version: 1
