@@ -17,7 +17,6 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -222,13 +221,7 @@ class AmazonReviews2023Dataset:
             raise DataError(f"amazon-reviews-2023: unknown category {category!r}"
                             f"{f'; did you mean {hint[0]!r}?' if hint else ''}; fix: use one of "
                             f"{', '.join(CATEGORIES)}")
-        for label, date in (("start", start), ("end", end)):
-            try:
-                if date is not None:
-                    datetime.fromisoformat(date)
-            except ValueError:
-                raise DataError(f"amazon-reviews-2023: {label}={date!r} is not an ISO date; "
-                                f"fix: write e.g. 2019-01-01") from None
+        preprocess = Preprocess(min_rating=min_rating, start=start, end=end, k_core=k_core)  # checks the dates
         if local_dir is not None and revision is not None:
             raise DataError("amazon-reviews-2023: revision applies to the hub only, but local_dir is set; "
                             "fix: remove one of them")
@@ -236,7 +229,7 @@ class AmazonReviews2023Dataset:
             raise DataError(f"amazon-reviews-2023: max_download_mb must be ≥ 1, got {max_download_mb}")
         self.category, self.local_dir, self.revision = category, local_dir, revision
         self.max_download_mb = max_download_mb
-        self.preprocess = Preprocess(min_rating=min_rating, start=start, end=end, k_core=k_core)
+        self.preprocess = preprocess
         self._sha: str | None = None
 
     def _local_files(self) -> list[Path]:

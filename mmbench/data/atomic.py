@@ -93,17 +93,6 @@ def ids(values: pd.Series) -> pd.Series:
     return values
 
 
-def timestamps(values: pd.Series, path: Path, field: str) -> pd.Series:
-    """Unix seconds from a column of numbers (seconds / ms) or of ISO dates, never a mix of the two."""
-    as_num = pd.to_numeric(values, errors="coerce")
-    text = values.notna() & as_num.isna()
-    if text.any() and as_num.notna().any():  # parse_timestamps would cite a number as the bad example
-        row = int(text.to_numpy().nonzero()[0][0])
-        raise DataError(f"{path}: field {field!r} has non-numeric timestamps among numbers (e.g. "
-                        f"{values.iloc[row]!r} at data row {row + 1}); fix: write unix seconds on every row")
-    return pd.Series(parse_timestamps(values if text.any() else as_num, path, field), index=values.index)
-
-
 def split_parts(values: pd.Series, path: Path, field: str) -> pd.Series:
     """``0``/``1``/``2`` (MMRec ``x_label``) or ``train``/``valid``/``test`` → the part names."""
     codes = {str(i): part for i, part in enumerate(GIVEN_PARTS)} | {p: p for p in GIVEN_PARTS}
@@ -171,7 +160,7 @@ class AtomicDataset:
         df, _ = read_atomic(inter_path, keep_text=[f for f in (time, self.split_field) if f])
         inter = pd.DataFrame({"user": ids(df[self.user_field]), "item": ids(df[self.item_field])})
         if time:
-            inter["timestamp"] = timestamps(df[time], inter_path, time)
+            inter["timestamp"] = parse_timestamps(df[time], inter_path, time)
         if rating:
             inter["rating"] = numeric(df[rating], inter_path, rating)
         if self.split_field:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from mmbench.data.raw import RawData
+from mmbench.data.splits import tied_last_share
 from mmbench.data.types import GIVEN_PARTS, Feature, Interactions, PreparedData
 from mmbench.errors import DataError
 
@@ -26,14 +27,6 @@ def _counts(df: pd.DataFrame) -> dict[str, int]:
 def _step(filters: list[dict[str, Any]], name: str, rule: str, before: pd.DataFrame, after: pd.DataFrame) -> None:
     b, a = _counts(before), _counts(after)
     filters.append({"step": name, "rule": rule, **{f"removed_{k}": b[k] - a[k] for k in b}})
-
-
-def _unix(date: str, label: str, name: str) -> int:
-    try:
-        dt = datetime.fromisoformat(date)
-    except ValueError:
-        raise DataError(f"{name}: {label}={date!r} is not an ISO date; fix: write e.g. 2019-01-01") from None
-    return int((dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp())
 
 
 def _check_raw(name: str, df: pd.DataFrame) -> pd.DataFrame:
@@ -71,8 +64,8 @@ def filter_interactions(name: str, raw: RawData) -> tuple[pd.DataFrame, list[dic
         if "timestamp" not in df.columns:
             raise DataError(f"{name}: a date range is set but the dataset has no timestamps; "
                             f"fix: remove start/end or map a timestamp column")
-        lo = _unix(pre.start, "start", name) if pre.start else None
-        hi = _unix(pre.end, "end", name) if pre.end else None
+        lo = pre.unix("start") if pre.start else None
+        hi = pre.unix("end") if pre.end else None
         keep = np.ones(len(df), bool)
         if lo is not None:
             keep &= df.timestamp.to_numpy() >= lo
@@ -153,18 +146,6 @@ def _features(name: str, raw: RawData, item_ids: np.ndarray) -> dict[str, Featur
     return out
 
 
-def _tied_share(inter: Interactions) -> float:
-    if inter.timestamp is None:
-        return 0.0
-    order = np.lexsort((np.arange(len(inter)), inter.timestamp, inter.user))
-    u, t = inter.user[order], inter.timestamp[order]
-    last = np.r_[u[1:] != u[:-1], True]
-    prev_same_user = np.r_[False, u[1:] == u[:-1]]
-    has_prev = last & prev_same_user
-    idx = np.flatnonzero(has_prev)
-    return float(np.mean(t[idx] == t[idx - 1])) if len(idx) else 0.0
-
-
 def preprocess(name: str, raw: RawData, *, raw_hash: str, cache_key: str,
                source_files: tuple[str, ...] = ()) -> PreparedData:
     """Run the whole preprocessing pipeline and build the dataset card."""
@@ -215,7 +196,7 @@ def preprocess(name: str, raw: RawData, *, raw_hash: str, cache_key: str,
         "time_range": None if ts is None else [
             datetime.fromtimestamp(int(ts.min()), timezone.utc).date().isoformat(),
             datetime.fromtimestamp(int(ts.max()), timezone.utc).date().isoformat()],
-        "ties": {"share_users_tied_last_timestamp": round(_tied_share(inter), 6),
+        "ties": {"share_users_tied_last_timestamp": round(tied_last_share(inter), 6),
                  "tie_break": "source row order"},
         "item_table": table_stats,
         "modalities": {k: avail(k) for k in modalities},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,22 @@ class Preprocess:
     start: str | None = None
     end: str | None = None
     k_core: int = 0
+
+    def __post_init__(self) -> None:
+        for label in ("start", "end"):
+            if getattr(self, label) is not None:
+                self.unix(label)
+        if self.k_core < 0:
+            raise DataError(f"k_core must be ≥ 0 (0 = off), got {self.k_core}")
+
+    def unix(self, label: str) -> int:
+        """``start`` or ``end`` as unix seconds (naive dates are UTC), or a DataError naming the param."""
+        date = getattr(self, label)
+        try:
+            dt = datetime.fromisoformat(date)
+        except (TypeError, ValueError):
+            raise DataError(f"{label}={date!r} is not an ISO date; fix: write e.g. 2019-01-01") from None
+        return int((dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp())
 
 
 @dataclass(frozen=True)
@@ -111,8 +128,9 @@ def parse_timestamps(values: pd.Series, path: str | Path, column: str) -> np.nda
         if numbers.notna().all():
             values = numbers
         elif numbers.notna().any():
-            bad = values[numbers.isna()].iloc[0]
-            raise DataError(f"{path}: column {column!r} mixes numeric timestamps with text (e.g. {bad!r}); "
+            row = int(np.flatnonzero(numbers.isna().to_numpy())[0])
+            raise DataError(f"{path}: column {column!r} mixes numeric timestamps with text (e.g. "
+                            f"{values.iloc[row]!r} at data row {row + 1}); "
                             f"fix: write every timestamp in one format (unix seconds or ISO dates)")
     if pd.api.types.is_numeric_dtype(values):
         arr = values.to_numpy()

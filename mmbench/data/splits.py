@@ -62,6 +62,17 @@ def _short_history_card(counts: np.ndarray) -> dict[str, int]:
             "users_without_valid": int(np.sum(counts == 2))}
 
 
+def tied_last_share(inter: Interactions) -> float:
+    """Share of users (with ≥ 2 interactions) whose last two timestamps are equal; 0 without timestamps."""
+    if inter.timestamp is None:
+        return 0.0
+    order = np.lexsort((np.arange(len(inter)), inter.timestamp, inter.user))
+    from_end, counts = _position_from_end(inter.user[order], inter.n_users)
+    last = np.flatnonzero((from_end == 0) & (counts[inter.user[order]] >= 2))
+    ts = inter.timestamp[order]
+    return float(np.mean(ts[last] == ts[last - 1])) if len(last) else 0.0
+
+
 def loo_time(inter: Interactions, seed: int = 0) -> Split:
     """Leave-last-out by time: per user, the last interaction is test and the second-to-last valid."""
     if inter.timestamp is None:
@@ -74,11 +85,8 @@ def loo_time(inter: Interactions, seed: int = 0) -> Split:
     part = np.zeros(len(inter), np.int8)
     part[order[(from_end == 0) & (n_user >= 2)]] = 2
     part[order[(from_end == 1) & (n_user >= 3)]] = 1
-    ts = inter.timestamp[order]
-    last = (from_end == 0) & (n_user >= 2)
-    tied = float(np.mean(ts[last] == ts[np.flatnonzero(last) - 1])) if last.any() else 0.0
     return _build("loo-time", inter, part, {**_short_history_card(counts),
-                                            "share_users_tied_last_timestamp": round(tied, 6),
+                                            "share_users_tied_last_timestamp": round(tied_last_share(inter), 6),
                                             "tie_break": "source row order"})
 
 

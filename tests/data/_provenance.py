@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import re
 from pathlib import Path
@@ -20,3 +21,16 @@ def provenance_table(folder: Path) -> dict[str, tuple[str, int]]:
         if m and (folder / m.group(1)).is_file():
             rows[m.group(1)] = (m.group(2), int(m.group(3)))
     return rows
+
+
+def assert_ships_exactly(folder: Path, shipped: set[str]) -> None:
+    """The folder holds exactly ``shipped``, and every data file matches its PROVENANCE blob SHA and size
+    (a ``.gz`` file is checked by its decompressed bytes, as the PROVENANCE says)."""
+    assert {p.name for p in folder.iterdir()} == shipped
+    table = provenance_table(folder)
+    assert set(table) == shipped - {"PROVENANCE.md"}
+    for name, (sha, size) in table.items():
+        content = (folder / name).read_bytes()
+        if name.endswith(".gz"):
+            content = gzip.decompress(content)
+        assert (blob_sha(content), len(content)) == (sha, size), name

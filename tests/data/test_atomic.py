@@ -165,7 +165,7 @@ def test_bad_header_values_and_types(small):
     bad_ts = [lines[0], *lines[1:5], "\t".join([*lines[5].split("\t")[:2], "yesterday"])]
     (small / "s.inter").write_text("\n".join(bad_ts) + "\n")
     one_line_error({"path": str(small), "name": "s"},
-                   r"'timestamp' has non-numeric timestamps among numbers \(e.g. 'yesterday' at data row 5\)")
+                   r"'timestamp' mixes numeric timestamps with text \(e.g. 'yesterday' at data row 5\)")
     words = [lines[0].replace(":float", ":token"),
              *("\t".join([*line.split("\t")[:2], "someday"]) for line in lines[1:])]
     (small / "s.inter").write_text("\n".join(words) + "\n")

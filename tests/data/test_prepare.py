@@ -61,6 +61,8 @@ def test_filters_that_need_missing_columns_are_refused():
         prep(RawData(df, preprocess=Preprocess(min_rating=4)))
     with pytest.raises(DataError, match="date range is set but the dataset has no timestamps"):
         prep(RawData(df, preprocess=Preprocess(start="2020-01-01")))
+    with pytest.raises(DataError, match="k_core must be ≥ 0"):
+        Preprocess(k_core=-1)
     with pytest.raises(DataError, match="start='last year' is not an ISO date"):
         prep(RawData(frame(user=[1], item=[1], timestamp=[1]), preprocess=Preprocess(start="last year")))
 
