@@ -23,13 +23,13 @@ def builtins_loaded() -> None:
 def data_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A session-private processed-dataset cache, so tests never read or write the user's cache."""
     root = tmp_path_factory.mktemp("mmbench-cache")
-    old = os.environ.get("MMBENCH_CACHE")
-    os.environ["MMBENCH_CACHE"] = str(root)
+    old = os.environ.get("MMBENCH_CACHE_DIR")
+    os.environ["MMBENCH_CACHE_DIR"] = str(root)
     yield root
     if old is None:
-        os.environ.pop("MMBENCH_CACHE", None)
+        os.environ.pop("MMBENCH_CACHE_DIR", None)
     else:
-        os.environ["MMBENCH_CACHE"] = old
+        os.environ["MMBENCH_CACHE_DIR"] = old
 
 
 @pytest.fixture

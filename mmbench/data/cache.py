@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mmbench.cachedir import cache_root  # noqa: F401  re-exported: the dataset cache lives under it
 from mmbench.data.types import Feature, Interactions, PreparedData
 
 FORMAT_VERSION = 1
@@ -30,11 +31,6 @@ class DataCacheWarning(UserWarning):
     """A cached dataset was unusable and is being rebuilt."""
 
 
-def cache_root() -> Path:
-    """``$MMBENCH_CACHE``, else ``$XDG_CACHE_HOME/mmbench``, else ``~/.cache/mmbench``."""
-    if os.environ.get("MMBENCH_CACHE"):
-        return Path(os.environ["MMBENCH_CACHE"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mmbench"
 
 
 def entry_dir(root: Path, name: str, key: str) -> Path:

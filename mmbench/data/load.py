@@ -70,6 +70,6 @@ def load_dataset(name: str, params: Mapping[str, Any] | None = None, *, use_cach
         except OSError as exc:  # an unwritable cache must not stop a run
             import warnings
 
-            warnings.warn(f"could not write the dataset cache under {root} ({exc}); set MMBENCH_CACHE to a "
+            warnings.warn(f"could not write the dataset cache under {root} ({exc}); set MMBENCH_CACHE_DIR to a "
                           f"writable folder", cache.DataCacheWarning, stacklevel=2)
     return data
