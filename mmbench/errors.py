@@ -28,3 +28,7 @@ class DataError(MMBenchError):
 
 class ResultsError(MMBenchError):
     """A run record is unreadable or does not follow the record schema."""
+
+
+class EncoderError(MMBenchError):
+    """An encoder cannot be built or run: weights unreachable (offline), a missing backend, bad inputs."""

@@ -40,9 +40,13 @@ class DatasetContract(Protocol):
 class EncoderContract(Protocol):
     """Encoder: turns one modality's raw item inputs into a feature matrix plus an availability mask.
 
-    ``encode(inputs)`` returns ``(features [n, d] float32, available [n] bool)``; a missing input yields
-    ``available=False`` and a row that is never used, never a fabricated vector. ``identity()`` returns
-    what the feature cache keys on (weights identity and every parameter that changes the output).
+    Registered with ``consumes`` — what ``encode`` receives per item: ``"text"`` (a string, or ``None``),
+    ``"image"`` (a local image path or a PIL image, or ``None``) or ``"item"`` (an
+    :class:`~mmbench.data.item_inputs.ItemInputs`: raw item ids plus the dataset's own feature sources).
+    ``encode(inputs)`` returns ``(features [n, d] float32, available [n] bool)``; a missing or undecodable
+    input yields ``available=False`` and a zero row that is never used, never a fabricated vector. Results
+    do not depend on how the inputs are chunked. ``identity()`` returns what the feature cache keys on:
+    the weights' identity and every parameter that changes the output (never the batch size or device).
     """
 
     def encode(self, inputs: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]: ...
@@ -103,7 +107,8 @@ class MetricContract(Protocol):
 
 
 DATASETS: Registry[type[DatasetContract]] = Registry("dataset", contract=DatasetContract)
-ENCODERS: Registry[type[EncoderContract]] = Registry("encoder", contract=EncoderContract)
+ENCODERS: Registry[type[EncoderContract]] = Registry("encoder", contract=EncoderContract,
+                                                    required_meta=("consumes",))
 FUSIONS: Registry[type[FusionContract]] = Registry("fusion", contract=FusionContract)
 TEACHERS: Registry[type[RecommenderContract]] = Registry("teacher", contract=RecommenderContract)
 STUDENTS: Registry[type[RecommenderContract]] = Registry("student", contract=RecommenderContract)
