@@ -46,6 +46,7 @@ def main() -> None:
     Typical use:
       mmbench ls                          # every registered component, by kind
       mmbench validate recipes/*.yaml     # check recipes (all errors at once)
+      mmbench features RECIPE             # extract (and cache) a recipe's item features
       mmbench run recipes/quickstart.yaml # train, evaluate, write run records
       mmbench leaderboard                 # aggregate records into a table
     """
@@ -184,79 +185,6 @@ def leaderboard(results_dir: Path, fmt: str, columns: str, output: Path | None, 
         click.echo(text, nl=False)
 
 
-@main.group()
-def data() -> None:
-    """Inspect datasets: cards, split counts, the processed cache."""
-
-
-def _param(value: str) -> tuple[str, Any]:
-    import yaml
-
-    key, sep, raw = value.partition("=")
-    if not sep or not key:
-        raise click.BadParameter(f"{value!r}: expected KEY=VALUE")
-    return key, yaml.safe_load(raw)
-
-
-@data.command(name="info")
-@click.argument("name", required=False)
-@click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
-              help="A dataset param, YAML-parsed, e.g. -p max_users=500 (repeatable).")
-@click.option("--split", default=None, help="Also split it and print the split counts, e.g. --split loo-time.")
-@click.option("--split-seed", default=0, show_default=True, type=int, help="Seed of seeded splits.")
-@click.option("--recipe", type=click.Path(dir_okay=False, path_type=Path),
-              help="Take the dataset, its params, split and split seed from this recipe instead of NAME.")
-@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
-@click.option("--no-cache", is_flag=True, help="Prepare from the raw files without reading or writing the cache.")
-@click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import a plugin module (repeatable).")
-@_friendly
-def data_info(name: str | None, params: tuple[str, ...], split: str | None, split_seed: int, recipe: Path | None,
-              as_json: bool, no_cache: bool, plugins: tuple[str, ...]) -> None:
-    """Print a dataset's card: sizes, filtered rows and why, modality availability, split counts, hashes."""
-    _load(plugins)
-    from mmbench.data.card import render_card
-    from mmbench.data.load import load_dataset
-    from mmbench.data.splits import make_split
-
-    if (name is None) == (recipe is None):
-        raise click.UsageError("give a dataset NAME or --recipe PATH (one of the two)")
-    settings = dict(_param(p) for p in params)
-    if recipe is not None:
-        from mmbench.recipe.load import load_recipe
-
-        spec = load_recipe(recipe).dataset
-        name, settings = spec.name, {**spec.params, **settings}
-        split, split_seed = split or spec.split, split_seed or spec.split_seed
-    assert name is not None
-    prepared = load_dataset(name, settings, use_cache=not no_cache)
-    split_card = make_split(split, prepared.interactions, seed=split_seed).card if split else None
-    if as_json:
-        click.echo(json.dumps({**prepared.card, **({"split": split_card} if split_card else {})}, indent=1))
-    else:
-        click.echo(render_card(prepared.card, split_card))
-
-
-@data.command(name="cache")
-@click.option("--clear", is_flag=True, help="Delete every cached dataset.")
-@_friendly
-def data_cache(clear: bool) -> None:
-    """List (or clear) the processed-dataset cache under $MMBENCH_CACHE (default ~/.cache/mmbench)."""
-    import shutil
-
-    from mmbench.data.cache import cache_root, describe
-
-    root = cache_root()
-    rows = describe(root)
-    if clear:
-        shutil.rmtree(root / "datasets", ignore_errors=True)
-        click.echo(f"removed {len(rows)} cached dataset(s) from {root}")
-        return
-    for r in rows:
-        click.echo(f"{r['dataset']}\t{r['key']}\t{r['bytes'] / 1e6:.1f} MB\t{r['path']}")
-    if not rows:
-        click.echo(f"no cached datasets under {root}")
-
-
 @main.command()
 @click.option("--check", is_flag=True, help="Exit 1 if the committed index differs from the registry.")
 @click.option("--path", type=click.Path(dir_okay=False, path_type=Path), default=INDEX_PATH, show_default=True)
@@ -288,6 +216,15 @@ def index_text() -> str:
             for kind, reg in KINDS.items()}
     return json.dumps({"generated_by": "mmbench index", "kinds": data}, indent=2, ensure_ascii=False) + "\n"
 
+
+def _add_subcommands() -> None:
+    from mmbench.cli_data import data, features  # defined in their own module to keep this one small
+
+    main.add_command(data)
+    main.add_command(features)
+
+
+_add_subcommands()
 
 if __name__ == "__main__":
     main()

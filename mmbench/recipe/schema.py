@@ -34,6 +34,14 @@ class ComponentSpec(_Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class EncoderSpec(ComponentSpec):
+    """A feature encoder for one modality; text encoders also take the item-text ``template``."""
+
+    template: str | None = Field(None, description="text encoders: item text from item-table fields, "
+                                 "e.g. '{title}[. Brand: {brand}]' (a [...] section is dropped when a field in it "
+                                 "is empty); default: every text field of the dataset")
+
+
 class DatasetSpec(ComponentSpec):
     """The dataset and the split that is part of every result key."""
 
@@ -139,7 +147,7 @@ class Recipe(_Strict):
     description: str = ""
     plugins: list[str] = Field(default_factory=list)
     dataset: DatasetSpec
-    encoders: dict[str, ComponentSpec] = Field(default_factory=dict)
+    encoders: dict[str, EncoderSpec] = Field(default_factory=dict)
     teacher: TeacherSpec | None = None
     student: ModelSpec
     baselines: list[ModelSpec] = Field(default_factory=list)

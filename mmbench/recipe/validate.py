@@ -24,12 +24,15 @@ Path_ = tuple[Any, ...]
 def _model_at(model: type[BaseModel], loc: Path_) -> type[BaseModel] | None:
     """The pydantic model that owns the field at ``loc`` (to suggest field names)."""
     current: Any = model
+    key_next = False  # the previous field is a mapping (e.g. encoders), so this part is one of its keys
     for part in loc:
-        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+        if key_next or isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+            key_next = False
             continue
         field = current.model_fields.get(part)
         if field is None:
             return None
+        key_next = getattr(field.annotation, "__origin__", None) is dict
         current = _inner_model(field.annotation)
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
@@ -138,6 +141,7 @@ def semantic_issues(recipe: Recipe) -> list[tuple[Path_, str]]:
     if recipe.distill and recipe.teacher is None:
         out.append((("distill",), "distillation losses need a `teacher:` to distil from; add one or drop `distill:`"))
     modalities = set(recipe.encoders)
+    out += _encoder_issues(recipe)
     for key in recipe.modality_dropout:
         if key != "all" and key not in modalities:
             out.append((("modality_dropout", key), f"no encoder for modality {key!r}; "
@@ -165,6 +169,27 @@ def semantic_issues(recipe: Recipe) -> list[tuple[Path_, str]]:
         out += [((*loc, "train", "select_metric") if spec.train.get("select_metric") else ("train", "select_metric"),
                  problem) for problem in _select_metric_problems(train.select_metric, labels, recipe.eval.ks)]
     return list(dict.fromkeys(out))
+
+
+def _encoder_issues(recipe: Recipe) -> list[tuple[Path_, str]]:
+    from mmbench.data.item_inputs import template_fields
+
+    out: list[tuple[Path_, str]] = []
+    for modality, spec in recipe.encoders.items():
+        if spec.name not in ENCODERS:
+            continue  # reported by the component pass
+        consumes = ENCODERS.entry(spec.name).meta["consumes"]
+        if spec.template is None:
+            continue
+        if consumes != "text":
+            out.append((("encoders", modality, "template"), f"encoder {spec.name!r} consumes {consumes}, not "
+                        f"text; remove `template` (only text encoders render item text)"))
+            continue
+        try:
+            template_fields(spec.template)
+        except ValueError as exc:
+            out.append((("encoders", modality, "template"), str(exc)))
+    return out
 
 
 def _select_metric_problems(select: str, labels: dict[str, str], ks: list[int]) -> list[str]:

@@ -57,5 +57,7 @@ class RunRecord(_Record):
     git: dict[str, Any]
     versions: dict[str, str]
     hardware: dict[str, Any]
+    features: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                                 description="per modality: encoder, identity, cache key, availability")
     models: list[ModelResult]
     timings: dict[str, float]

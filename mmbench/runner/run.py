@@ -24,6 +24,7 @@ from mmbench.results.record import DatasetInfo, ModelResult, RecipeInfo, RunReco
 from mmbench.results.store import write_record
 from mmbench.runner import provenance
 from mmbench.runner.evaluate import evaluate
+from mmbench.runner.features import extract_all
 from mmbench.runner.train import fit, seed_everything
 
 Log = Callable[[str], None]
@@ -36,7 +37,6 @@ class UnsupportedRecipeError(MMBenchError):
 def check_supported(recipe: Recipe) -> None:
     """Refuse, with one clear message, recipe sections that this version cannot run (never ignore them)."""
     asked = [label for label, used in (
-        ("encoders", bool(recipe.encoders)),
         ("teacher.fusion", bool(recipe.teacher and recipe.teacher.fusion)),
         ("distill", bool(recipe.distill)),
         ("modality_dropout", bool(recipe.modality_dropout)),
@@ -46,7 +46,7 @@ def check_supported(recipe: Recipe) -> None:
     if asked:
         raise UnsupportedRecipeError(
             f"recipe {recipe.name!r} uses {', '.join(asked)}, which this mmbench version validates but cannot "
-            f"run yet (feature extraction, fusion, distillation and robustness are not implemented); "
+            f"run yet (fusion, distillation and robustness are not implemented); "
             f"fix: remove those sections to train and evaluate the recipe's models")
 
 
@@ -104,8 +104,11 @@ def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None
     check_supported(recipe)
     git = provenance.git_info()  # the code as it was when the run started
     t0 = time.perf_counter()
-    _data, split, data_info = prepare(recipe, log)
+    data, split, data_info = prepare(recipe, log)
     prepare_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    features = extract_all(recipe.encoders, data, log=log) if recipe.encoders else {}
+    features_s = time.perf_counter() - t0
     log(f"{data_info.key} · {split.name}: {split.n_users} users, {split.n_items} items, "
         f"train/valid/test {len(split.train)}/{len(split.valid)}/{len(split.test)}")
     info = RecipeInfo(name=recipe.name or "recipe", hash=recipe_hash(recipe), path=recipe_path,
@@ -119,7 +122,8 @@ def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None
             run_id=f"{info.name}-{info.hash[:8]}-s{seed}-{now.strftime('%Y%m%dT%H%M%S%fZ')}",
             created_at=now.isoformat(timespec="seconds"), recipe=info, dataset=data_info, seed=seed,
             git=git, versions=provenance.package_versions(), hardware=provenance.hardware(),
-            models=models, timings={"prepare_s": prepare_s, "run_s": time.perf_counter() - t_seed})
+            features={m: f.info for m, f in features.items()}, models=models,
+            timings={"prepare_s": prepare_s, "features_s": features_s, "run_s": time.perf_counter() - t_seed})
         paths.append(write_record(results_dir, record))
         log(f"seed {seed}: wrote {paths[-1]}")
     return paths

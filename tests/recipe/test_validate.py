@@ -98,13 +98,34 @@ def test_distill_needs_teacher_and_unknown_kinds_are_named(tmp_path):
         student: {name: mf}
         teacher: {name: mm-gnn, fusion: {name: cross-attention}}
         distill: [{name: listwise-kl, weight: 0.5}]
-        encoders: {text: {name: minilm}}
+        encoders: {text: {name: minilmm}}
     """)
     text = "\n".join(issues)
     assert "teacher.name: unknown teacher 'mm-gnn'" in text
     assert "teacher.fusion.name: unknown fusion 'cross-attention'" in text
     assert "distill[0].name: unknown distill-loss 'listwise-kl'" in text
-    assert "encoders.text.name: unknown encoder 'minilm'" in text
+    assert "encoders.text.name: unknown encoder 'minilmm'; did you mean 'minilm'?" in text
+
+
+def test_encoder_templates_are_checked(tmp_path):
+    issues = errors_of(tmp_path, """\
+        schema_version: 1
+        dataset: {name: tiktok, split: given}
+        student: {name: pop}
+        encoders:
+          text: {name: minilm, template: "{title!r}[. {brand}"}
+          image: {name: precomputed, params: {feature: visual}, template: "{title}"}
+    """)
+    text = "\n".join(issues)
+    assert "encoders.text.template: template placeholder {title!r} is not a plain field name" in text
+    assert "encoders.image.template: encoder 'precomputed' consumes item, not text; remove `template`" in text
+    typo = errors_of(tmp_path, """\
+        schema_version: 1
+        dataset: {name: tiktok, split: given}
+        student: {name: pop}
+        encoders: {audio: {name: precomputed, params: {feature: acoustic}, tempalte: "{title}"}}
+    """)
+    assert any("encoders.audio.tempalte: unknown field; did you mean 'template'?" in line for line in typo)
 
 
 def test_wrong_types_are_reported_per_field(tmp_path):

@@ -1,0 +1,139 @@
+"""``mmbench data ...`` and ``mmbench features``: inspect datasets and their caches, extract item features."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mmbench.cli import _friendly, _load
+
+
+@click.group()
+def data() -> None:
+    """Inspect datasets: cards, split counts, the processed cache."""
+
+
+def _param(value: str) -> tuple[str, Any]:
+    import yaml
+
+    key, sep, raw = value.partition("=")
+    if not sep or not key:
+        raise click.BadParameter(f"{value!r}: expected KEY=VALUE")
+    return key, yaml.safe_load(raw)
+
+
+@data.command(name="info")
+@click.argument("name", required=False)
+@click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
+              help="A dataset param, YAML-parsed, e.g. -p max_users=500 (repeatable).")
+@click.option("--split", default=None, help="Also split it and print the split counts, e.g. --split loo-time.")
+@click.option("--split-seed", default=0, show_default=True, type=int, help="Seed of seeded splits.")
+@click.option("--recipe", type=click.Path(dir_okay=False, path_type=Path),
+              help="Take the dataset, its params, split and split seed from this recipe instead of NAME.")
+@click.option("--json", "as_json", is_flag=True, help="Print the card as JSON.")
+@click.option("--no-cache", is_flag=True, help="Prepare from the raw files without reading or writing the cache.")
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import a plugin module (repeatable).")
+@_friendly
+def data_info(name: str | None, params: tuple[str, ...], split: str | None, split_seed: int, recipe: Path | None,
+              as_json: bool, no_cache: bool, plugins: tuple[str, ...]) -> None:
+    """Print a dataset's card: sizes, filtered rows and why, modality availability, split counts, hashes."""
+    _load(plugins)
+    from mmbench.data.card import render_card
+    from mmbench.data.load import load_dataset
+    from mmbench.data.splits import make_split
+
+    if (name is None) == (recipe is None):
+        raise click.UsageError("give a dataset NAME or --recipe PATH (one of the two)")
+    settings = dict(_param(p) for p in params)
+    if recipe is not None:
+        from mmbench.recipe.load import load_recipe
+
+        spec = load_recipe(recipe).dataset
+        name, settings = spec.name, {**spec.params, **settings}
+        split, split_seed = split or spec.split, split_seed or spec.split_seed
+    assert name is not None
+    prepared = load_dataset(name, settings, use_cache=not no_cache)
+    split_card = make_split(split, prepared.interactions, seed=split_seed).card if split else None
+    if as_json:
+        click.echo(json.dumps({**prepared.card, **({"split": split_card} if split_card else {})}, indent=1))
+    else:
+        click.echo(render_card(prepared.card, split_card))
+
+
+@data.command(name="cache")
+@click.option("--clear", is_flag=True, help="Delete every cached dataset.")
+@_friendly
+def data_cache(clear: bool) -> None:
+    """List (or clear) the processed-dataset cache under $MMBENCH_CACHE_DIR (default ~/.cache/mmbench)."""
+    import shutil
+
+    from mmbench.data.cache import cache_root, describe
+
+    root = cache_root()
+    rows = describe(root)
+    if clear:
+        shutil.rmtree(root / "datasets", ignore_errors=True)
+        click.echo(f"removed {len(rows)} cached dataset(s) from {root}")
+        return
+    for r in rows:
+        click.echo(f"{r['dataset']}\t{r['key']}\t{r['bytes'] / 1e6:.1f} MB\t{r['path']}")
+    if not rows:
+        click.echo(f"no cached datasets under {root}")
+
+
+@click.command()
+@click.argument("recipe", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a recipe field (repeatable).")
+@click.option("--refresh", is_flag=True, help="Re-extract and overwrite cached features.")
+@click.option("--no-cache", is_flag=True, help="Extract without reading or writing the feature cache.")
+@click.option("--list", "list_cache", is_flag=True, help="List the feature cache instead of extracting.")
+@click.option("--clear", is_flag=True, help="Delete every cached feature (and fetched image).")
+@click.option("--json", "as_json", is_flag=True, help="Print the per-modality provenance as JSON.")
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import a plugin module (repeatable).")
+@_friendly
+def features(recipe: Path | None, overrides: tuple[str, ...], refresh: bool, no_cache: bool, list_cache: bool,
+             clear: bool, as_json: bool, plugins: tuple[str, ...]) -> None:
+    """Extract a recipe's item features ahead of time into the feature cache (a re-run extracts nothing)."""
+    from tabulate import tabulate
+
+    from mmbench.cachedir import cache_root
+    from mmbench.data import feature_cache
+
+    if list_cache or clear:
+        rows = feature_cache.describe()
+        if clear:
+            import shutil
+
+            for sub in ("features", "images"):
+                shutil.rmtree(cache_root() / sub, ignore_errors=True)
+            click.echo(f"removed {len(rows)} cached feature set(s) and the fetched images under {cache_root()}")
+        elif rows:
+            click.echo(tabulate(rows, headers="keys", tablefmt="github", intfmt=","))
+        else:
+            click.echo(f"no cached features under {cache_root() / 'features'}")
+        return
+    if recipe is None:
+        raise click.UsageError("give a RECIPE (or --list / --clear)")
+    _load(plugins)
+    from mmbench.recipe.load import load_recipe
+    from mmbench.runner.features import extract_all
+    from mmbench.runner.run import prepare
+
+    spec = load_recipe(recipe, overrides)
+    if not spec.encoders:
+        raise click.UsageError(f"{recipe} has no `encoders:` section, so there is nothing to extract")
+    log = (lambda m: click.echo(m, err=True))
+    data, _, _ = prepare(spec, log)
+    feats = extract_all(spec.encoders, data, use_cache=not no_cache, refresh=refresh, log=log)
+    if as_json:
+        click.echo(json.dumps({m: f.info for m, f in feats.items()}, indent=2, default=str))
+        return
+    cols = ["modality", "encoder", "items", "dim", "available", "cache", "seconds", "items/s", "key"]
+    table = [[m, f.encoder, f.values.shape[0], f.dim, f"{f.info['available']:,} ({f.info['available_rate']:.1%})",
+              f.info["cache"], f.info["load_s"], f"{f.info['items_per_s']:,.0f}" if f.info.get("items_per_s") else "",
+              f.info["key"]]
+             for m, f in feats.items()]
+    click.echo(tabulate(table, headers=cols, tablefmt="github", intfmt=","))

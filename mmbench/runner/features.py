@@ -1,0 +1,174 @@
+"""The feature stage: recipe encoders → per-modality item features, through the feature cache.
+
+For each ``encoders: {modality: spec}`` entry: build the encoder's inputs from the prepared data (rendered
+item text, local or fetched images, or the item ids), hash them, and either read the cached features or
+extract them in chunks with a progress bar (items/s, ETA) and store them. Missing inputs stay missing: the
+result carries an availability mask, never an invented vector.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmbench.cachedir import cache_root
+from mmbench.data import feature_cache
+from mmbench.data.item_inputs import ItemInputs, default_template, render_texts, text_hash
+from mmbench.data.types import PreparedData
+from mmbench.errors import EncoderError
+from mmbench.kinds import ENCODERS
+from mmbench.recipe.schema import EncoderSpec
+
+Log = Callable[[str], None]
+CHUNK = 512  # items per encode() call: the progress bar's step; encoders batch inside it
+
+
+@dataclass(frozen=True)
+class ModalityFeatures:
+    """One modality's item features: ``values`` [n_items, d] float32, ``available`` [n_items] bool, provenance."""
+
+    modality: str
+    encoder: str
+    values: np.ndarray
+    available: np.ndarray
+    info: dict[str, Any]
+
+    @property
+    def dim(self) -> int:
+        return int(self.values.shape[1])
+
+
+def _file_sha(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def encoder_inputs(consumes: str, spec: EncoderSpec, data: PreparedData, *, log: Log,
+                   progress: bool) -> tuple[Sequence[Any], str, dict[str, Any]]:
+    """The encoder's inputs for every item, their content hash, and notes for the record."""
+    if consumes == "text":
+        template = spec.template or default_template(data.text_fields)
+        if not template:
+            texts: list[str | None] = [None] * len(data.items)
+        else:
+            texts = render_texts(data.items, template, source=f"item table of {data.name!r}")
+        sample = next((t for t in texts if t), None)
+        return texts, text_hash(texts), {"template": template, "example": sample}
+    if consumes == "image":
+        from mmbench.data.images import fetch_images
+
+        sources = (data.items[data.image_field].tolist() if data.image_field
+                   else [None] * len(data.items))
+        with _bar(len(sources), f"images {data.name}", progress) as bar:
+            paths, report = fetch_images(sources, cache_root() / "images", progress=bar.update)
+        log(f"  {report.summary()}")
+        h = hashlib.sha256()
+        for src, p in zip(sources, paths):
+            # image *content*, so a re-downloaded identical file is still a cache hit; an unusable image is
+            # keyed by its source, so features cached while offline never stand in for a later online run
+            h.update(_file_sha(p).encode() if p is not None else b"missing:" + str(src).encode() + b"\x00")
+        return paths, h.hexdigest(), {"images": report.to_dict(), "image_field": data.image_field}
+    if consumes == "item":
+        inputs = ItemInputs.of(data)
+        h = hashlib.sha256(data.raw_hash.encode())
+        h.update("\x00".join(map(str, inputs.ids.tolist())).encode())
+        return inputs, h.hexdigest(), {}
+    raise EncoderError(f"encoder {spec.name!r} consumes {consumes!r}; supported: text, image, item")
+
+
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, n: int = 1) -> None:
+        return None
+
+
+def _bar(total: int, desc: str, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    # tqdm shows items/s and the ETA; disable=None hides it when stderr is not a terminal (CI logs)
+    return tqdm(total=total, desc=desc, unit="item", disable=None, dynamic_ncols=True, mininterval=0.5)
+
+
+def extract(modality: str, spec: EncoderSpec, data: PreparedData, *, use_cache: bool = True,
+            refresh: bool = False, progress: bool = True, log: Log = print) -> ModalityFeatures:
+    """Features of one modality: a cache hit, or an extraction that is then cached."""
+    entry = ENCODERS.entry(spec.name)
+    consumes = entry.meta["consumes"]
+    encoder = entry.obj(**spec.params)
+    inputs, inputs_hash, notes = encoder_inputs(consumes, spec, data, log=log, progress=progress)
+    identity = dict(encoder.identity())
+    key = feature_cache.feature_key(spec.name, identity, inputs_hash)
+    info: dict[str, Any] = {"encoder": spec.name, "params": dict(spec.params), "consumes": consumes,
+                            "identity": identity, "key": key[:16], **notes}
+    t0 = time.perf_counter()
+    hit = feature_cache.load(spec.name, key) if use_cache and not refresh else None
+    if hit is not None:
+        values, available = hit.values, hit.available
+        if len(values) != len(inputs):
+            raise EncoderError(f"cached features {key[:16]} have {len(values)} rows for {len(inputs)} items")
+        info.update(cache="hit", stats=hit.meta.get("stats", {}), extract_s=hit.meta.get("extract_s"))
+        log(f"[features] {modality}: {spec.name} cache hit ({key[:16]}): {values.shape[0]:,} × {values.shape[1]}")
+    else:
+        values, available = _run(encoder, inputs, f"{modality}:{spec.name}", progress)
+        seconds = time.perf_counter() - t0
+        stats = dict(getattr(encoder, "stats", {}) or {})
+        info.update(cache="miss" if use_cache else "off", stats=stats, extract_s=round(seconds, 3),
+                    items_per_s=round(len(inputs) / seconds, 1) if seconds > 0 else None)
+        if use_cache:
+            meta = {"dataset": data.name, "modality": modality, "shape": list(values.shape),
+                    "available": int(available.sum()), "identity": identity, "inputs_hash": inputs_hash,
+                    "stats": stats, "extract_s": round(seconds, 3), "params": dict(spec.params), **notes}
+            feature_cache.store(spec.name, key, values, available, meta)
+        log(f"[features] {modality}: {spec.name} extracted {values.shape[0]:,} × {values.shape[1]} in "
+            f"{seconds:.1f} s ({info['items_per_s']} items/s)")
+    n = len(available)
+    info.update(shape=list(values.shape), available=int(available.sum()),
+                available_rate=round(float(available.mean()) if n else 0.0, 6), load_s=round(time.perf_counter() - t0, 3))
+    if not available.any():
+        log(f"[features] {modality}: no item has a usable {consumes} input; the modality is absent in this run")
+    return ModalityFeatures(modality, spec.name, values, available, info)
+
+
+def _run(encoder: Any, inputs: Sequence[Any], desc: str, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    values, masks = [], []
+    with _bar(len(inputs), desc, progress) as bar:
+        for start in range(0, len(inputs), CHUNK):
+            chunk = inputs[start:start + CHUNK]
+            v, a = encoder.encode(chunk)
+            v, a = np.asarray(v), np.asarray(a)
+            if v.ndim != 2 or v.dtype != np.float32 or a.shape != (len(chunk),) or a.dtype != bool:
+                raise EncoderError(f"encoder {desc} broke its contract: encode() returned {v.dtype} {v.shape} "
+                                   f"and {a.dtype} {a.shape} for {len(chunk)} inputs (need float32 [n, d], bool [n])")
+            if not np.isfinite(v[a]).all():
+                raise EncoderError(f"encoder {desc} produced NaN/inf features for available items")
+            values.append(v)
+            masks.append(a)
+            bar.update(len(chunk))
+    if not values:
+        raise EncoderError(f"encoder {desc}: the dataset has no items")
+    out, available = np.concatenate(values), np.concatenate(masks)
+    out[~available] = 0.0
+    return out, available
+
+
+def extract_all(encoders: dict[str, EncoderSpec], data: PreparedData, *, use_cache: bool = True,
+                refresh: bool = False, progress: bool = True, log: Log = print) -> dict[str, ModalityFeatures]:
+    """Features of every modality of a recipe, in recipe order."""
+    return {m: extract(m, spec, data, use_cache=use_cache, refresh=refresh, progress=progress, log=log)
+            for m, spec in encoders.items()}
