@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from mmbench.errors import DataError, MMBenchError, RecipeError, ResultsError
+from mmbench.errors import DataError, EncoderError, MMBenchError, RecipeError, ResultsError
 from mmbench.kinds import (
     register_dataset,
     register_distill_loss,
@@ -19,7 +19,7 @@ from mmbench.registry import Registry, RegistryError, UnknownComponentError, loa
 
 __all__ = [
     "__version__",
-    "DataError", "MMBenchError", "RecipeError", "ResultsError",
+    "DataError", "EncoderError", "MMBenchError", "RecipeError", "ResultsError",
     "Registry", "RegistryError", "UnknownComponentError", "load_plugins",
     "register_dataset", "register_distill_loss", "register_encoder", "register_fusion",
     "register_imputer", "register_metric", "register_student", "register_teacher",

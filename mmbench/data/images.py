@@ -124,11 +124,8 @@ def _check_local(path: str) -> tuple[Path | None, str]:
 
 
 class _HostBreaker:
-    """Stops trying a host after ``limit`` URLs in a row failed to connect (offline, or the host is down).
-
-    Without it an offline run over 10,000 URLs of one CDN would spend retries and backoff on every one of
-    them; with it the rest fail at once as "host-unreachable". Any answer from the host (even a 404) resets it.
-    """
+    """Gives up on a host after ``limit`` URLs in a row failed to connect (offline, or the host is down), so an
+    offline run does not pay retries and backoff for each of 10,000 URLs of one CDN; any answer resets it."""
 
     def __init__(self, limit: int) -> None:
         self.limit, self.fails, self.lock = limit, Counter[str](), threading.Lock()
@@ -300,5 +297,3 @@ def _report(sources: Sequence[Any], status: list[str]) -> FetchReport:
     return FetchReport(total=len(sources), no_source=counts["no-source"], local=counts["local"],
                        cached=counts["cached"], downloaded=counts["downloaded"], failed=failed, examples=examples)
 
-
-__all__ = ["FetchReport", "fetch_images"]

@@ -26,7 +26,7 @@ from mmbench.kinds import ENCODERS
 from mmbench.recipe.schema import EncoderSpec
 
 Log = Callable[[str], None]
-CHUNK = 512  # items per encode() call: the progress bar's step; encoders batch inside it
+CHUNK = 256  # items per encode() call: the progress bar's step; encoders batch inside it
 
 
 @dataclass(frozen=True)

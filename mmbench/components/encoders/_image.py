@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -79,30 +80,34 @@ def jsonable(value: Any) -> Any:
 
 
 class ImageLoop:
-    """Runs ``forward(preprocess(image))`` over the inputs in batches, with an availability mask and counts."""
+    """Runs ``forward(preprocess(image))`` over the inputs in batches, with an availability mask and counts.
+
+    Decoding and resizing run in a small thread pool (Pillow releases the GIL), one batch ahead of the model,
+    so the accelerator is not left waiting on a single decoding thread; each image is still preprocessed on
+    its own, so the features do not depend on the number of threads or the batch size.
+    """
 
     def __init__(self, model: nn.Module, *, forward: Callable[[torch.Tensor], torch.Tensor],
                  preprocess: Callable[[Image.Image], torch.Tensor], dim: int, batch_size: int,
-                 device: str) -> None:
+                 device: str, workers: int | None = None) -> None:
         if batch_size < 1:
             raise EncoderError(f"batch_size must be ≥ 1, got {batch_size}")
         self.device = resolve_device(device)
         self.model = model.eval().to(self.device, memory_format=torch.channels_last)
         self.forward, self.preprocess = forward, preprocess
         self.dim, self.batch_size = dim, batch_size
+        # one core is left to the model (and its own threads); the pool only has to keep one batch ahead
+        self.workers = max(1, workers if workers is not None else min(8, (os.cpu_count() or 2) - 1))
         self.stats: dict[str, int] = {"encoded": 0, "missing": 0, "undecodable": 0}
 
-    def _prepare(self, item: ImageInput) -> torch.Tensor | None:
+    def _prepare(self, item: ImageInput) -> tuple[torch.Tensor | None, str]:
         img, status = load_rgb(item)
-        if img is not None:
-            try:
-                x = self.preprocess(img)
-            except Exception:  # e.g. a 1×N image whose resize collapses to 0 pixels
-                x, status = None, "undecodable"
-        else:
-            x = None
-        self.stats[status] += 1
-        return x
+        if img is None:
+            return None, status
+        try:
+            return self.preprocess(img), status
+        except Exception:  # e.g. a 1×N image whose resize collapses to 0 pixels
+            return None, "undecodable"
 
     def encode(self, inputs: Sequence[ImageInput]) -> tuple[np.ndarray, np.ndarray]:
         """Features ``[n, dim]`` float32 (zero rows where unavailable) and the availability mask ``[n]``."""
@@ -110,11 +115,18 @@ class ImageLoop:
         n = len(items)
         out = np.zeros((n, self.dim), dtype=np.float32)
         available = np.zeros(n, dtype=np.bool_)
-        with torch.inference_mode():
-            for start in range(0, n, self.batch_size):
+        starts = list(range(0, n, self.batch_size))
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="mmbench-decode") as pool, torch.inference_mode():
+            def submit(start: int) -> list[Future[tuple[torch.Tensor | None, str]]]:
+                return [pool.submit(self._prepare, items[i]) for i in range(start, min(start + self.batch_size, n))]
+
+            ahead = submit(starts[0]) if starts else []
+            for k, start in enumerate(starts):
+                current, ahead = ahead, (submit(starts[k + 1]) if k + 1 < len(starts) else [])
                 rows, tensors = [], []
-                for i in range(start, min(start + self.batch_size, n)):
-                    x = self._prepare(items[i])
+                for i, fut in enumerate(current, start):
+                    x, status = fut.result()
+                    self.stats[status] += 1
                     if x is not None:
                         rows.append(i)
                         tensors.append(x)

@@ -230,3 +230,19 @@ def test_hub_weights_offline_fail_at_once_naming_the_offline_encoder(offline, ma
     assert encoder.identity()["weights"]
     with pytest.raises(EncoderError, match="cannot be reached.*efficientnet-lite0"):
         encoder.encode([])
+
+
+def test_parallel_decoding_changes_nothing(build, files):
+    """Images are decoded by a thread pool one batch ahead of the model; rows and counts stay put."""
+    inputs = [files / "china.jpg", files / "text.jpg", None, files / "flower.jpg", files / "crop.png",
+              files / "truncated.jpg", files / "china.jpg"]
+    enc = build("efficientnet-lite0", batch_size=2)
+    results = {}
+    for workers in (1, 4):
+        enc._loop.workers = workers
+        before = dict(enc.stats)
+        results[workers] = enc.encode(inputs)
+        assert {k: enc.stats[k] - before[k] for k in enc.stats} == {"encoded": 4, "missing": 1, "undecodable": 2}
+    np.testing.assert_array_equal(results[1][0], results[4][0])
+    assert results[4][1].tolist() == [True, False, False, True, True, False, True]
+    np.testing.assert_array_equal(results[4][0][0], results[4][0][6])
