@@ -11,10 +11,12 @@ import hashlib
 import importlib
 import os
 import socket
+import urllib.request
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from types import ModuleType
+from urllib.parse import urlsplit
 
 from mmbench.errors import EncoderError
 
@@ -39,14 +41,19 @@ def is_local(model: str) -> bool:
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether the hub answers a TCP connect (fast: a DNS failure returns in milliseconds)."""
+    """Whether the hub (or the HTTPS proxy in front of it) answers a TCP connect; a DNS failure is instant."""
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
         return False
     endpoint = os.environ.get("HF_ENDPOINT", f"https://{HUB_HOST}")
     host = endpoint.split("://", 1)[-1].split("/", 1)[0]
+    default_port = 443
+    proxy = urllib.request.getproxies().get("https")
+    if proxy and not urllib.request.proxy_bypass(host.partition(":")[0]):  # behind a proxy: can we reach it?
+        parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        host, default_port = parts.netloc.rsplit("@", 1)[-1], 443 if parts.scheme == "https" else 80
     host, _, port = host.partition(":")
     try:
-        socket.create_connection((host, int(port or 443)), timeout=timeout).close()
+        socket.create_connection((host, int(port or default_port)), timeout=timeout).close()
         return True
     except OSError:
         return False
