@@ -7,6 +7,7 @@ Windows). Each cache keeps its own sub-folder (``datasets/``, ``features/``, ``i
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -23,3 +24,12 @@ def cache_root() -> Path:
     if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
         return Path(os.environ["LOCALAPPDATA"]) / "mmbench"
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mmbench"
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes, read in chunks: how every cache checks and keys file content."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -9,7 +9,6 @@ unpickled: ``np.load(allow_pickle=False)``, parquet and JSON only.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmbench.cachedir import cache_root  # noqa: F401  re-exported: the dataset cache lives under it
+from mmbench.cachedir import cache_root, sha256_file  # noqa: F401  cache_root re-exported: the dataset cache lives under it
 from mmbench.data.types import Feature, Interactions, PreparedData
 
 FORMAT_VERSION = 1
@@ -35,14 +34,6 @@ class DataCacheWarning(UserWarning):
 
 def entry_dir(root: Path, name: str, key: str) -> Path:
     return root / "datasets" / name.replace("/", "__") / key[:16]
-
-
-def _sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _ids(arr: np.ndarray) -> np.ndarray:
@@ -76,7 +67,7 @@ def store(root: Path, data: PreparedData) -> Path:
             "cache_key": data.cache_key, "source_files": list(inter.source_files),
             "features": {k: {"modality": f.modality, "source": f.source} for k, f in data.features.items()}}
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
-    manifest = {"format": FORMAT_VERSION, "files": {p.name: _sha(p) for p in sorted(tmp.iterdir())}}
+    manifest = {"format": FORMAT_VERSION, "files": {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
     for p in tmp.iterdir():
         with open(p, "rb") as fh:
@@ -95,7 +86,7 @@ def _read(entry: Path) -> PreparedData:
     if manifest.get("format") != FORMAT_VERSION:
         raise ValueError(f"format {manifest.get('format')} != {FORMAT_VERSION}")
     for fname, digest in manifest["files"].items():
-        if _sha(entry / fname) != digest:
+        if sha256_file(entry / fname) != digest:
             raise ValueError(f"{fname} does not match its checksum")
     meta = json.loads((entry / "meta.json").read_text())
     with np.load(entry / "interactions.npz", allow_pickle=False) as z:

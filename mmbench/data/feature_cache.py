@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mmbench.cachedir import cache_root
+from mmbench.cachedir import cache_root, sha256_file
 
 FORMAT_VERSION = 1
 
@@ -51,14 +51,6 @@ def entry_dir(encoder: str, key: str, root: Path | None = None) -> Path:
     return (root or cache_root()) / "features" / encoder.replace("/", "__") / key[:16]
 
 
-def _sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def store(encoder: str, key: str, values: np.ndarray, available: np.ndarray, meta: Mapping[str, Any],
           root: Path | None = None) -> Path:
     """Write one entry atomically; returns its folder."""
@@ -75,7 +67,7 @@ def store(encoder: str, key: str, values: np.ndarray, available: np.ndarray, met
     (tmp / "meta.json").write_text(json.dumps({"format": FORMAT_VERSION, "encoder": encoder, "key": key,
                                                **meta}, indent=1, sort_keys=True, default=str))
     files = ("values.npy", "available.npy", "meta.json")
-    (tmp / "manifest.json").write_text(json.dumps({f: _sha(tmp / f) for f in files}, indent=1))
+    (tmp / "manifest.json").write_text(json.dumps({f: sha256_file(tmp / f) for f in files}, indent=1))
     for f in (*files, "manifest.json"):
         with open(tmp / f, "rb") as fh:
             os.fsync(fh.fileno())
@@ -98,7 +90,7 @@ def load(encoder: str, key: str, root: Path | None = None) -> CachedFeatures | N
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
         for name, digest in manifest.items():
-            if _sha(folder / name) != digest:
+            if sha256_file(folder / name) != digest:
                 raise ValueError(f"{name} does not match its manifest checksum")
         meta = json.loads((folder / "meta.json").read_text())
         if meta.get("format") != FORMAT_VERSION or meta.get("key") != key:

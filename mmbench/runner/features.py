@@ -12,12 +12,11 @@ import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mmbench.cachedir import cache_root
+from mmbench.cachedir import cache_root, sha256_file
 from mmbench.data import feature_cache
 from mmbench.data.item_inputs import ItemInputs, default_template, render_texts, text_hash
 from mmbench.data.types import PreparedData
@@ -44,14 +43,6 @@ class ModalityFeatures:
         return int(self.values.shape[1])
 
 
-def _file_sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def encoder_inputs(consumes: str, spec: EncoderSpec, data: PreparedData, *, log: Log,
                    progress: bool) -> tuple[Sequence[Any], str, dict[str, Any]]:
     """The encoder's inputs for every item, their content hash, and notes for the record."""
@@ -75,7 +66,7 @@ def encoder_inputs(consumes: str, spec: EncoderSpec, data: PreparedData, *, log:
         for src, p in zip(sources, paths):
             # image *content*, so a re-downloaded identical file is still a cache hit; an unusable image is
             # keyed by its source, so features cached while offline never stand in for a later online run
-            h.update(_file_sha(p).encode() if p is not None else b"missing:" + str(src).encode() + b"\x00")
+            h.update(sha256_file(p).encode() if p is not None else b"missing:" + str(src).encode() + b"\x00")
         return paths, h.hexdigest(), {"images": report.to_dict(), "image_field": data.image_field}
     if consumes == "item":
         inputs = ItemInputs.of(data)

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from urllib.parse import urlsplit
 
+from mmbench.cachedir import sha256_file
 from mmbench.errors import EncoderError
 
 HUB_HOST = "huggingface.co"
@@ -84,12 +85,8 @@ def ensure_hub(repo_id: str, *, encoder: str, revision: str | None, cached_files
 
 
 @cache
-def _digest(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _digest(path: str, size: int, mtime_ns: int) -> str:  # size and mtime: a rewritten file is hashed anew
+    return sha256_file(path)
 
 
 def files_digest(paths: Iterable[str | Path]) -> str:

@@ -98,7 +98,7 @@ class ImageLoop:
         self.dim, self.batch_size = dim, batch_size
         # one core is left to the model (and its own threads); the pool only has to keep one batch ahead
         self.workers = max(1, workers if workers is not None else min(8, (os.cpu_count() or 2) - 1))
-        self.stats: dict[str, int] = {"encoded": 0, "missing": 0, "undecodable": 0}
+        self.stats = new_stats()
 
     def _prepare(self, item: ImageInput) -> tuple[torch.Tensor | None, str]:
         img, status = load_rgb(item)
@@ -140,6 +140,57 @@ class ImageLoop:
                 out[rows] = feats
                 available[rows] = True
         return out, available
+
+
+class LazyImageEncoder:
+    """Shared body of the image encoders: the model loads on first use, never for ``identity()``.
+
+    A subclass sets ``stats`` (:func:`new_stats`) and ``_identity`` in its constructor and implements
+    ``_build()``; a feature-cache hit then needs neither the weights nor the network.
+    """
+
+    stats: dict[str, int]
+    _identity: dict[str, Any]
+    _loop: ImageLoop | None = None
+
+    def _build(self) -> ImageLoop:
+        raise NotImplementedError
+
+    def _loaded(self) -> ImageLoop:
+        if self._loop is None:
+            self._loop = self._build()
+            self._loop.stats = self.stats  # one counter, whether or not the model was loaded yet
+        return self._loop
+
+    @property
+    def model(self) -> nn.Module:
+        """The image model (loaded on first use)."""
+        return self._loaded().model
+
+    @property
+    def dim(self) -> int:
+        """Width of the features."""
+        return self._loaded().dim
+
+    def encode(self, inputs: Sequence[ImageInput]) -> tuple[np.ndarray, np.ndarray]:
+        return self._loaded().encode(inputs)
+
+    def identity(self) -> Mapping[str, Any]:
+        return dict(self._identity)
+
+
+def new_stats() -> dict[str, int]:
+    """The counters an image encoder accumulates across ``encode`` calls."""
+    return {"encoded": 0, "missing": 0, "undecodable": 0}
+
+
+def timm_config(name: str, **overrides: Any) -> dict[str, Any]:
+    """A timm model's eval data config from its pretrained config alone (no model, no weights, no network)."""
+    import timm.data
+    import timm.models
+
+    cfg = timm.models.get_pretrained_cfg(name)
+    return jsonable({**timm.data.resolve_data_config(pretrained_cfg=cfg.to_dict() if cfg else {}), **overrides})
 
 
 def timm_forward(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:

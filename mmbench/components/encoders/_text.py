@@ -145,3 +145,34 @@ def encode_texts(texts: Sequence[str | None], backbone: TextBackbone, *, pool: P
             features[rows[chunk]] = emb.cpu().numpy()
     stats["encoded"] += len(rows)
     return features, available
+
+
+class LazyTextEncoder:
+    """Shared body of the Hugging Face text encoders: the backbone loads on first use, never for ``identity()``.
+
+    A subclass sets ``batch_size``, ``normalize``, ``stats`` and ``pool`` in its constructor and implements
+    ``_load()`` and ``identity()``; a feature-cache hit then needs neither the weights nor the network.
+    """
+
+    batch_size: int
+    normalize: bool
+    stats: dict[str, int]
+    pool: Pooling
+    _backbone: TextBackbone | None = None
+
+    def _load(self) -> TextBackbone:
+        raise NotImplementedError
+
+    def _loaded(self) -> TextBackbone:
+        if self._backbone is None:
+            self._backbone = self._load()
+        return self._backbone
+
+    @property
+    def dim(self) -> int:
+        """Width of the features."""
+        return self._loaded().dim
+
+    def encode(self, inputs: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+        return encode_texts(inputs, self._loaded(), pool=self.pool, normalize=self.normalize,
+                            batch_size=self.batch_size, stats=self.stats)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Literal
-
-import numpy as np
 
 from mmbench.components.encoders._hub import require
 from mmbench.components.encoders._text import (
-    TextBackbone, check_params, checkpoint_identity, cls_pool, encode_texts, load_backbone, mean_pool, new_stats)
+    LazyTextEncoder, TextBackbone, check_params, checkpoint_identity, cls_pool, load_backbone, mean_pool, new_stats)
 from mmbench.errors import EncoderError
 from mmbench.kinds import register_encoder
 
@@ -17,7 +15,7 @@ _POOLS = {"mean": mean_pool, "cls": cls_pool}
 
 
 @register_encoder("bert", consumes="text")
-class BertTextEncoder:
+class BertTextEncoder(LazyTextEncoder):
     """A transformers encoder (BERT, RoBERTa, …) pooled over its last hidden states; needs the hub or a folder."""
 
     def __init__(self, *, model: str = "bert-base-uncased", revision: str | None = None,
@@ -37,24 +35,12 @@ class BertTextEncoder:
         require("transformers", "text", "encoder 'bert'")
         self._device = check_params("bert", batch_size=batch_size, max_length=max_length, device=device)
         self.model, self.revision, self.pooling, self.normalize = model, revision, pooling, normalize
-        self.max_length, self.batch_size = max_length, batch_size
+        self.max_length, self.batch_size, self.pool = max_length, batch_size, _POOLS[pooling]
         self.stats = new_stats()
-        self._backbone: TextBackbone | None = None
 
-    def _loaded(self) -> TextBackbone:
-        if self._backbone is None:  # lazily: a feature-cache hit needs identity() only, not the hub
-            self._backbone = load_backbone(self.model, encoder="bert", revision=self.revision, model_class="AutoModel",
-                                           dim_attr="hidden_size", max_length=self.max_length, device=self._device)
-        return self._backbone
-
-    @property
-    def dim(self) -> int:
-        """Width of the features (the model's hidden size)."""
-        return self._loaded().dim
-
-    def encode(self, inputs: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
-        return encode_texts(inputs, self._loaded(), pool=_POOLS[self.pooling], normalize=self.normalize,
-                            batch_size=self.batch_size, stats=self.stats)
+    def _load(self) -> TextBackbone:
+        return load_backbone(self.model, encoder="bert", revision=self.revision, model_class="AutoModel",
+                             dim_attr="hidden_size", max_length=self.max_length, device=self._device)
 
     def identity(self) -> Mapping[str, Any]:
         return {"encoder": "bert", "weights": checkpoint_identity(self.model, self.revision),

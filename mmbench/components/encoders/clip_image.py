@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import torch
 
 from mmbench.components.encoders._hub import (OFFLINE_IMAGE, ensure_hub, files_digest, hub_reachable, is_local,
                                               require, weight_files)
-from mmbench.components.encoders._image import ImageInput, ImageLoop, jsonable
+from mmbench.components.encoders._image import ImageLoop, LazyImageEncoder, jsonable, new_stats
 from mmbench.errors import EncoderError
 from mmbench.kinds import register_encoder
 
@@ -22,7 +19,7 @@ PREPROCESS_KEYS = ("do_convert_rgb", "do_resize", "size", "resample", "do_center
 
 
 @register_encoder("clip-image", consumes="image")
-class CLIPImageEncoder:
+class CLIPImageEncoder(LazyImageEncoder):
     """CLIP vision tower's projected image embeddings (``image_embeds``), from the hub or a local folder."""
 
     def __init__(self, *, model: str = "openai/clip-vit-base-patch32", revision: str | None = None,
@@ -39,8 +36,7 @@ class CLIPImageEncoder:
             raise EncoderError(f"clip-image: batch_size must be ≥ 1, got {batch_size}")
         self._model_name, self.revision, self.normalize = model, revision, normalize
         self.batch_size, self._device = batch_size, device
-        self.stats: dict[str, int] = {"encoded": 0, "missing": 0, "undecodable": 0}
-        self._loop: ImageLoop | None = None
+        self.stats = new_stats()
         # Known without loading any weights, so a feature-cache hit works offline: a hub id and revision pin
         # the weights and the processor; a local folder is keyed by its weight bytes and processor settings.
         if is_local(model):
@@ -53,9 +49,7 @@ class CLIPImageEncoder:
             self._identity = {"encoder": "clip-image", "weights": f"{model}@{revision or 'main'}",
                               "normalize": normalize}
 
-    def _loaded(self) -> ImageLoop:
-        if self._loop is not None:
-            return self._loop
+    def _build(self) -> ImageLoop:
         transformers = require("transformers", "text", "the clip-image encoder")
         model, local = self._model_name, is_local(self._model_name)
         if not local:
@@ -69,28 +63,10 @@ class CLIPImageEncoder:
         except (OSError, ValueError) as exc:
             raise EncoderError(f"clip-image: cannot load {model!r} ({exc}); fix: an existing hub id or a local "
                                f"folder written by save_pretrained(), or an offline encoder: {OFFLINE_IMAGE}") from exc
-        self._loop = ImageLoop(net, forward=self._forward,
-                               preprocess=lambda img: processor(images=img, return_tensors="pt")["pixel_values"][0],
-                               dim=int(net.config.projection_dim), batch_size=self.batch_size, device=self._device)
-        self._loop.stats = self.stats
-        return self._loop
-
-    @property
-    def model(self) -> torch.nn.Module:
-        """The CLIP vision model (loaded on first use)."""
-        return self._loaded().model
-
-    @property
-    def dim(self) -> int:
-        """Width of the embeddings (the projection size)."""
-        return self._loaded().dim
+        return ImageLoop(net, forward=self._forward,
+                         preprocess=lambda img: processor(images=img, return_tensors="pt")["pixel_values"][0],
+                         dim=int(net.config.projection_dim), batch_size=self.batch_size, device=self._device)
 
     def _forward(self, pixels: torch.Tensor) -> torch.Tensor:
         emb = self.model(pixel_values=pixels).image_embeds
         return torch.nn.functional.normalize(emb, dim=-1) if self.normalize else emb
-
-    def encode(self, inputs: Sequence[ImageInput]) -> tuple[np.ndarray, np.ndarray]:
-        return self._loaded().encode(inputs)
-
-    def identity(self) -> Mapping[str, Any]:
-        return dict(self._identity)

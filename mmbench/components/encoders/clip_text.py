@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import torch
 
 from mmbench.components.encoders._hub import require
 from mmbench.components.encoders._text import (
-    TextBackbone, check_params, checkpoint_identity, encode_texts, load_backbone, new_stats)
+    LazyTextEncoder, TextBackbone, check_params, checkpoint_identity, load_backbone, new_stats)
 from mmbench.kinds import register_encoder
 
 
@@ -20,7 +19,7 @@ def _projected(output: Any, mask: torch.Tensor) -> torch.Tensor:
 
 
 @register_encoder("clip-text", consumes="text")
-class CLIPTextEncoder:
+class CLIPTextEncoder(LazyTextEncoder):
     """CLIP text embeddings (the projection of the end-of-text token), comparable with CLIP image embeddings."""
 
     def __init__(self, *, model: str = "openai/clip-vit-base-patch32", revision: str | None = None,
@@ -36,25 +35,13 @@ class CLIPTextEncoder:
         require("transformers", "text", "encoder 'clip-text'")
         self._device = check_params("clip-text", batch_size=batch_size, max_length=max_length, device=device)
         self.model, self.revision, self.normalize = model, revision, normalize
-        self.max_length, self.batch_size = max_length, batch_size
+        self.max_length, self.batch_size, self.pool = max_length, batch_size, _projected
         self.stats = new_stats()
-        self._backbone: TextBackbone | None = None
 
-    def _loaded(self) -> TextBackbone:
-        if self._backbone is None:  # lazily: a feature-cache hit needs identity() only, not the hub
-            self._backbone = load_backbone(self.model, encoder="clip-text", revision=self.revision,
-                                           model_class="CLIPTextModelWithProjection", dim_attr="projection_dim",
-                                           max_length=self.max_length, device=self._device)
-        return self._backbone
-
-    @property
-    def dim(self) -> int:
-        """Width of the features (the projection size, 512 for ViT-B/32)."""
-        return self._loaded().dim
-
-    def encode(self, inputs: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
-        return encode_texts(inputs, self._loaded(), pool=_projected, normalize=self.normalize,
-                            batch_size=self.batch_size, stats=self.stats)
+    def _load(self) -> TextBackbone:
+        return load_backbone(self.model, encoder="clip-text", revision=self.revision,
+                             model_class="CLIPTextModelWithProjection", dim_attr="projection_dim",
+                             max_length=self.max_length, device=self._device)
 
     def identity(self) -> Mapping[str, Any]:
         return {"encoder": "clip-text", "weights": checkpoint_identity(self.model, self.revision),

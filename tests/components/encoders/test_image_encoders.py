@@ -239,10 +239,22 @@ def test_parallel_decoding_changes_nothing(build, files):
     enc = build("efficientnet-lite0", batch_size=2)
     results = {}
     for workers in (1, 4):
-        enc._loop.workers = workers
+        enc._loaded().workers = workers
         before = dict(enc.stats)
         results[workers] = enc.encode(inputs)
         assert {k: enc.stats[k] - before[k] for k in enc.stats} == {"encoded": 4, "missing": 1, "undecodable": 2}
     np.testing.assert_array_equal(results[1][0], results[4][0])
     assert results[4][1].tolist() == [True, False, False, True, True, False, True]
     np.testing.assert_array_equal(results[4][0][0], results[4][0][6])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_identity_needs_no_model(name, clip_dir):
+    """A feature-cache hit asks only for the identity: building the encoder must not load any weights."""
+    params = {"timm": {"model": "test_resnet", "pretrained": False}, "resnet50": {"pretrained": False},
+              "clip-image": {"model": str(clip_dir)}}
+    enc = ENCODERS.get(name)(**params.get(name, {}), device="cpu")
+    first = enc.identity()
+    assert enc._loop is None
+    enc.encode([])
+    assert enc._loop is not None and enc.identity() == first
