@@ -130,7 +130,8 @@ def extract(modality: str, spec: EncoderSpec, data: PreparedData, *, use_cache: 
             f"{seconds:.1f} s ({info['items_per_s']} items/s)")
     n = len(available)
     info.update(shape=list(values.shape), available=int(available.sum()),
-                available_rate=round(float(available.mean()) if n else 0.0, 6), load_s=round(time.perf_counter() - t0, 3))
+                available_rate=round(float(available.mean()) if n else 0.0, 6),
+                load_s=round(time.perf_counter() - t0, 3))
     if not available.any():
         log(f"[features] {modality}: no item has a usable {consumes} input; the modality is absent in this run")
     return ModalityFeatures(modality, spec.name, values, available, info)
