@@ -8,6 +8,7 @@ from mmbench.data import atomic, lastfm, movielens_100k, tiktok  # noqa: F401  d
 from mmbench.data import amazon_reviews_2023  # noqa: F401  dataset: amazon-reviews-2023
 from mmbench.metrics import ranking  # noqa: F401  metrics: hr, recall, ndcg, mrr
 from mmbench.components.encoders import bert, clip_text, minilm  # noqa: F401  encoders: bert, clip-text, minilm
-from mmbench.components.encoders import clip_image, efficientnet_lite0, resnet50, timm_image  # noqa: F401  encoders: clip-image, efficientnet-lite0, resnet50, timm
+# encoders: clip-image, efficientnet-lite0, resnet50, timm
+from mmbench.components.encoders import clip_image, efficientnet_lite0, resnet50, timm_image  # noqa: F401
 from mmbench.components.encoders import precomputed  # noqa: F401  encoders: precomputed
 from mmbench.components.students import mf, pop  # noqa: F401  students: mf, pop

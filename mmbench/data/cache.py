@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mmbench.cachedir import cache_root, sha256_file  # noqa: F401  cache_root re-exported: the dataset cache lives under it
+from mmbench.cachedir import cache_root, sha256_file  # noqa: F401  (cache_root is re-exported)
 from mmbench.data.types import Feature, Interactions, PreparedData
 
 FORMAT_VERSION = 1
