@@ -1,9 +1,8 @@
 """Speed of the text encoders (pytest-benchmark; run with ``pytest tests/benchmarks --benchmark-enable``).
 
 MiniLM on real Amazon Beauty item texts, rendered by the default template (title keywords, brand,
-categories). With benchmarks disabled (the
-default test run) the body runs once on 256 texts; enabled, it encodes 1,000 texts per round and reports
-items/s in ``extra_info``. Measured, never asserted.
+categories). With benchmarks disabled (the default test run) the body runs once on 256 texts; enabled, it
+encodes 1,000 texts per round and reports items/s in ``extra_info``. Measured, never asserted.
 """
 
 from __future__ import annotations
