@@ -118,15 +118,15 @@ def features(recipe: Path | None, overrides: tuple[str, ...], refresh: bool, no_
     if recipe is None:
         raise click.UsageError("give a RECIPE (or --list / --clear)")
     _load(plugins)
+    from mmbench.data.load import load_dataset
     from mmbench.recipe.load import load_recipe
     from mmbench.runner.features import extract_all
-    from mmbench.runner.run import prepare
 
     spec = load_recipe(recipe, overrides)
     if not spec.encoders:
         raise click.UsageError(f"{recipe} has no `encoders:` section, so there is nothing to extract")
     log = (lambda m: click.echo(m, err=True))
-    data, _, _ = prepare(spec, log)
+    data = load_dataset(spec.dataset.name, spec.dataset.params, log=log)  # features need no split
     feats = extract_all(spec.encoders, data, use_cache=not no_cache, refresh=refresh, log=log)
     if as_json:
         click.echo(json.dumps({m: f.info for m, f in feats.items()}, indent=2, default=str))
