@@ -55,10 +55,13 @@ class EncoderContract(Protocol):
 
 
 class FusionContract(Protocol):
-    """Fusion (``torch.nn.Module``): fuses per-modality item tokens into one item representation.
+    """Fusion (``torch.nn.Module``): fuses an item's modality tokens and its ID token into one vector.
 
-    ``forward(tokens, available)`` takes ``{modality: [n, d]}`` and ``{modality: [n] bool}`` and returns
-    ``[n, d]``; an unavailable modality must not influence the output.
+    Constructed as ``cls(modalities, dim, **params)``: the feature modality names (e.g. ``["text", "image"]``)
+    and the token size. ``forward(tokens, available)`` takes ``{"id": [n, dim], modality: [n, dim], ...}`` and
+    ``{modality: [n] bool}`` (the ``"id"`` token is always available and may be absent from ``available``)
+    and returns ``[n, dim]``. A modality whose ``available`` is False must not influence its item's output:
+    changing that token's values changes nothing. Works for any number of modalities, including none.
     """
 
     def forward(self, tokens: Mapping[str, torch.Tensor], available: Mapping[str, torch.Tensor]) -> torch.Tensor: ...
@@ -67,10 +70,16 @@ class FusionContract(Protocol):
 class RecommenderContract(Protocol):
     """Recommender (``torch.nn.Module``; teachers and students): trained on BPR triples, scores all items.
 
-    Constructed as ``cls(graph, **params)`` where ``graph`` is the train-split :class:`TrainGraph`.
+    Constructed as ``cls(graph, **params)`` where ``graph`` is the train-split :class:`TrainGraph`; a model
+    registered with ``features=True`` is constructed as ``cls(graph, items, **params)`` where ``items`` is
+    the recipe's :class:`~mmbench.components._items.ItemSide` (encoder features, availability masks,
+    modality dropout, imputer, fusion), or ``None`` when the recipe has no encoders.
     ``loss(users, pos, neg)`` returns a scalar training loss for a batch of triples; ``score(users)``
     returns ``[len(users), n_items]`` scores (higher is better). A model without trainable parameters
-    (e.g. popularity) is fitted in its constructor and skips training.
+    (e.g. popularity) is fitted in its constructor and skips training. Optional: ``embeddings()`` returns
+    ``(users [n_users, d], items [n_items, d])`` with ``score == users @ items.T`` (knowledge distillation
+    needs it), ``new_epoch()`` is called before each training epoch, and ``folded()`` returns the model to
+    serve after training (an item adapter folded into the embedding table).
     """
 
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor: ...
@@ -81,17 +90,26 @@ class RecommenderContract(Protocol):
 class DistillLossContract(Protocol):
     """Distillation loss (``torch.nn.Module``): ``forward(student, teacher)`` returns a scalar loss.
 
-    Both arguments map ``"scores"`` to ``[B, C]`` scores over a shared candidate set and, where the loss
-    needs them, ``"users"`` / ``"items"`` to embeddings. The loss is 0 when student equals teacher.
+    Constructed as ``cls(student_dim, teacher_dim, **params)``. Reads its candidate-set needs from the
+    attributes ``n_top`` (teacher top items per user) and ``n_sampled`` (uniformly sampled items) that
+    the constructor sets. Both arguments map ``"scores"`` to ``[B, C]`` scores over one candidate set per
+    user: columns ``[0, T)`` are the teacher's top-T items in the teacher's order (the user's train items
+    excluded), columns ``[T, C)`` are sampled items; ``teacher["n_top"]`` is T (a 0-d tensor, T ≥ the
+    loss's ``n_top``; C - T ≥ its ``n_sampled``) and ``teacher["n_items"]`` the catalogue size. ``"users"``
+    ``[B, d]`` holds the batch users' embeddings and ``"items"`` ``[N, d]`` the batch items' (student and
+    teacher dims may differ). Divergence losses are 0 when the student equals the teacher and positive
+    otherwise; likelihood losses (of the teacher's ranking) are lowest for the student that agrees with it.
     """
 
     def forward(self, student: Mapping[str, torch.Tensor], teacher: Mapping[str, torch.Tensor]) -> torch.Tensor: ...
 
 
 class ImputerContract(Protocol):
-    """Imputer: ``impute(features, available, graph)`` fills the rows of unavailable items.
+    """Imputer (``torch.nn.Module``): ``impute(features, available, graph)`` fills the rows of unavailable items.
 
-    Available rows are returned unchanged; a graph-based imputer uses train edges only.
+    Constructed as ``cls(dim, **params)`` (the feature size). Available rows are returned unchanged; a
+    graph-based imputer uses the train edges of ``graph`` only. Imputed rows then count as available: the
+    imputer is part of the result key. Without an imputer, models mask missing modalities instead.
     """
 
     def impute(self, features: torch.Tensor, available: torch.Tensor, graph: TrainGraph) -> torch.Tensor: ...

@@ -11,4 +11,10 @@ from mmbench.components.encoders import bert, clip_text, minilm  # noqa: F401  e
 # encoders: clip-image, efficientnet-lite0, resnet50, timm
 from mmbench.components.encoders import clip_image, efficientnet_lite0, resnet50, timm_image  # noqa: F401
 from mmbench.components.encoders import precomputed  # noqa: F401  encoders: precomputed
-from mmbench.components.students import mf, pop  # noqa: F401  students: mf, pop
+from mmbench.components.students import lightgcn, mf, pop  # noqa: F401  students: lightgcn, mf, pop
+from mmbench.components.teachers import freedom, mm_gnn, vbpr  # noqa: F401  teachers: freedom, mm-gnn, vbpr
+from mmbench.components.fusion import concat, cross_attention, gated  # noqa: F401  fusion: concat, cross-attention, gated
+# imputers: learned-token, mean, neighbor-mean, zero
+from mmbench.components.imputers import learned_token, mean, neighbor_mean, zero  # noqa: F401
+# distill losses: contrastive, embedding, listwise-kl, ranking-rd, rrd
+from mmbench.components.distill import contrastive, embedding, listwise_kl, ranking_rd, rrd  # noqa: F401
