@@ -1,38 +1,56 @@
-"""BPR matrix factorisation (Rendle et al., UAI 2009)."""
+"""BPR matrix factorisation (Rendle et al., UAI 2009), with an optional item adapter."""
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from mmbench.components._base import EmbeddingRecommender, bpr_loss, l2
+from mmbench.components._items import ItemSide
+from mmbench.components.students._adapter import ItemAdapter
 from mmbench.data.types import TrainGraph
 from mmbench.kinds import register_student
 
 
-@register_student("mf")
-class MFStudent(nn.Module):
+@register_student("mf", features=True)
+class MFStudent(EmbeddingRecommender):
     """BPR-MF: user and item embeddings scored by dot product, trained with the BPR loss."""
 
-    def __init__(self, graph: TrainGraph, *, dim: int = 64, reg: float = 1e-4) -> None:
+    def __init__(self, graph: TrainGraph, items: ItemSide | None = None, *, dim: int = 64, reg: float = 1e-4,
+                 adapter: bool = False) -> None:
         """Args:
             dim: embedding size.
             reg: L2 weight on the batch's embeddings (per triple, as in BPR).
+            adapter: add an item-side modality adapter, folded into the item table after training.
         """
         super().__init__()
         if dim < 1 or reg < 0:
             raise ValueError(f"mf: dim must be ≥ 1 and reg ≥ 0, got dim={dim}, reg={reg}")
-        self.reg = reg
+        self.graph, self.dim, self.reg = graph, dim, reg
         self.user = nn.Embedding(graph.n_users, dim)
         self.item = nn.Embedding(graph.n_items, dim)
         nn.init.xavier_normal_(self.user.weight)
         nn.init.xavier_normal_(self.item.weight)
+        self.adapter = ItemAdapter(items, dim, student="mf") if adapter else None
+
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        items = self.item.weight if self.adapter is None else self.item.weight + self.adapter()
+        return self.user.weight, items
 
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-        u, p, n = self.user(users), self.item(pos), self.item(neg)
-        bpr = -F.logsigmoid((u * p).sum(-1) - (u * n).sum(-1)).mean()
-        l2 = (u.square().sum() + p.square().sum() + n.square().sum()) / len(users)
-        return bpr + self.reg * l2
+        if self.adapter is None:  # gather only the batch's rows: no full-table work per step
+            u, p, n = self.user(users), self.item(pos), self.item(neg)
+        else:
+            items = self.embeddings()[1]
+            u, p, n = self.user(users), items[pos], items[neg]
+        return bpr_loss(u, p, n) + self.reg * l2(u, p, n)
 
-    def score(self, users: torch.Tensor) -> torch.Tensor:
-        return self.user(users) @ self.item.weight.T
+    def folded(self) -> MFStudent:
+        """The model to serve: the adapter's offsets added to the item table (itself if no adapter)."""
+        if self.adapter is None:
+            return self
+        out = MFStudent(self.graph, dim=self.dim, reg=self.reg)
+        with torch.no_grad():
+            out.user.weight.copy_(self.user.weight)
+            out.item.weight.copy_(self.item.weight + self.adapter.offsets())
+        return out.eval()

@@ -1,0 +1,50 @@
+"""The item-side modality adapter of a student (the "distill layer"), folded away after training."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mmbench.components._items import ItemSide
+from mmbench.errors import MMBenchError
+
+
+class ItemAdapter(nn.Module):
+    """Maps an item's modality features to an offset of its ID embedding: mean of per-modality projections.
+
+    Trained with the student (and with modality dropout, through the :class:`ItemSide`). Missing
+    modalities are left out of the mean; an item with none gets no offset. After training the offset is
+    added to the item table once (:meth:`offsets`), so serving costs exactly what the ID-only student costs.
+    """
+
+    def __init__(self, items: ItemSide | None, dim: int, *, student: str) -> None:
+        super().__init__()
+        if items is None or not items.names:
+            have = "no encoders" if items is None else f"no item has {', '.join(items.absent)}"
+            raise MMBenchError(f"{student}: adapter: true needs item features, but the recipe has {have}; "
+                               f"fix: add `encoders:` with a modality the dataset has, or set adapter: false")
+        self.items = items
+        self.proj = nn.ModuleDict({m: nn.Linear(d, dim) for m, d in items.dims.items()})
+        for lin in self.proj.values():  # start as the ID-only student; the offset grows only if it helps
+            nn.init.zeros_(lin.weight)
+            nn.init.zeros_(lin.bias)
+
+    def forward(self) -> torch.Tensor:
+        values, avail = self.items()
+        total = count = None
+        for m, lin in self.proj.items():
+            a = avail[m][:, None]
+            part = torch.where(a, lin(values[m]), torch.zeros((), dtype=values[m].dtype))
+            total = part if total is None else total + part
+            count = a.float() if count is None else count + a.float()
+        return total / count.clamp(min=1.0)
+
+    @torch.no_grad()
+    def offsets(self) -> torch.Tensor:
+        """The item offsets without dropout, for folding into the item table."""
+        was = self.training
+        self.eval()
+        try:
+            return self.forward().detach().clone()
+        finally:
+            self.train(was)

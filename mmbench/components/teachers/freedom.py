@@ -1,0 +1,155 @@
+"""FREEDOM (Zhou & Shen, ACM MM 2023): a frozen modality k-NN item graph plus a denoised user–item graph."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from mmbench.components._base import EmbeddingRecommender, bpr_loss
+from mmbench.components._graph import SparseOp, bipartite_adjacency, knn_graph, mix, propagate
+from mmbench.components._items import ItemSide
+from mmbench.data.types import TrainGraph
+from mmbench.errors import MMBenchError
+from mmbench.kinds import register_teacher
+
+
+def modality_weights(names: Sequence[str], image_weight: float) -> dict[str, float]:
+    """FREEDOM's item-graph mixing weights: ``image`` gets ``image_weight``, the other modalities share the rest.
+
+    MMRec mixes ``w · image + (1 - w) · text``. With one modality it gets weight 1; without ``image`` the
+    modalities share equally; with image and several others, each other gets ``(1 - w) / (M - 1)``.
+    """
+    if "image" not in names or len(names) == 1:
+        return {m: 1.0 / len(names) for m in names}
+    rest = (1.0 - image_weight) / (len(names) - 1)
+    return {m: image_weight if m == "image" else rest for m in names}
+
+
+@register_teacher("freedom", features=True)
+class FreedomTeacher(EmbeddingRecommender):
+    """FREEDOM: LightGCN over a degree-pruned user–item graph plus a frozen modality k-NN item graph.
+
+    Follows MMRec's ``src/models/freedom.py``. The item–item graph is built once from the features (top
+    ``knn_k`` cosine neighbours per modality, mixed with ``mm_image_weight``) and never learned. Before every
+    epoch, :meth:`new_epoch` keeps a share ``1 - dropout`` of the train edges, drawn without replacement with
+    probability ∝ ``1/sqrt(d_u d_i)`` (edges of popular nodes are pruned more), and renormalises them;
+    training propagates over that graph, scoring over the full one. Item embedding ``= LightGCN(i) +
+    A_mm^n_mm_layers · e_i``. Loss: BPR plus ``reg_weight`` times a BPR of each modality's projected
+    features against the user embeddings (no L2 term, as in MMRec). Features of an item that lacks a
+    modality are what the item side gives (zeros and unavailable, or imputed); the k-NN graph isolates such
+    items (self-loop only).
+    """
+
+    def __init__(self, graph: TrainGraph, items: ItemSide | None, *, dim: int = 64, knn_k: int = 10,
+                 mm_image_weight: float = 0.1, n_mm_layers: int = 1, n_ui_layers: int = 2,
+                 dropout: float = 0.8, reg_weight: float = 1e-4, tune_features: bool = True) -> None:
+        """Args:
+            dim: embedding size; also the size the modality features are projected to (MMRec's
+                ``embedding_size`` and ``feat_embed_dim``, both 64; they must agree for the auxiliary BPR).
+            knn_k: neighbours per item in each modality's k-NN graph.
+            mm_image_weight: weight of the image k-NN graph; the other modalities share the rest.
+            n_mm_layers: propagation layers over the item–item graph (0 disables it).
+            n_ui_layers: LightGCN layers over the user–item graph.
+            dropout: share of train edges pruned each epoch (MMRec grid [0.8, 0.9], the first here; 0 keeps
+                all).
+            reg_weight: weight of the modality BPR losses (MMRec grids [0, 1e-5, 1e-4, 1e-3] with no default;
+                1e-4 here, so that the modality losses are on).
+            tune_features: learn an offset on the features used by the modality losses, as MMRec's
+                ``nn.Embedding.from_pretrained(..., freeze=False)`` does (the k-NN graph stays frozen).
+        """
+        super().__init__()
+        if (dim < 1 or knn_k < 1 or not 0 <= mm_image_weight <= 1 or n_mm_layers < 0 or n_ui_layers < 0
+                or not 0 <= dropout < 1 or reg_weight < 0):
+            raise ValueError(f"freedom: need dim ≥ 1, knn_k ≥ 1, 0 ≤ mm_image_weight ≤ 1, n_mm_layers ≥ 0, "
+                             f"n_ui_layers ≥ 0, 0 ≤ dropout < 1, reg_weight ≥ 0; got dim={dim}, knn_k={knn_k}, "
+                             f"mm_image_weight={mm_image_weight}, n_mm_layers={n_mm_layers}, "
+                             f"n_ui_layers={n_ui_layers}, dropout={dropout}, reg_weight={reg_weight}")
+        if items is None or not items.names:
+            absent = f" (absent from every item: {', '.join(items.absent)})" if items is not None and items.absent \
+                else ""
+            raise MMBenchError(f"freedom needs item features: its item–item graph is built from them, and FREEDOM "
+                               f"without features is not FREEDOM; the recipe has none{absent}. Fix: add e.g. "
+                               f"`encoders: {{text: {{name: minilm}}}}`, or use the `lightgcn` student")
+        self.graph, self.items = graph, items
+        self.knn_k, self.n_mm_layers, self.n_ui_layers = knn_k, n_mm_layers, n_ui_layers
+        self.dropout, self.reg_weight = dropout, reg_weight
+        self.weights = modality_weights(items.names, mm_image_weight)
+        self.adj = bipartite_adjacency(graph)
+        keys = np.unique(graph.user.astype(np.int64) * graph.n_items + graph.item.astype(np.int64))
+        self._edges = torch.as_tensor(np.stack([keys // graph.n_items, keys % graph.n_items]))
+        deg_u = torch.bincount(self._edges[0], minlength=graph.n_users).double()
+        deg_i = torch.bincount(self._edges[1], minlength=graph.n_items).double()
+        self._edge_weight = (deg_u[self._edges[0]] * deg_i[self._edges[1]]) ** -0.5
+        self._pruned: SparseOp | None = None
+        self.user = nn.Embedding(graph.n_users, dim)
+        self.item = nn.Embedding(graph.n_items, dim)
+        nn.init.xavier_uniform_(self.user.weight)
+        nn.init.xavier_uniform_(self.item.weight)
+        # no bias: it cancels in the modality BPR difference, so MMRec's never moves
+        self.proj = nn.ModuleDict({m: nn.Linear(d, dim, bias=False) for m, d in items.dims.items()})
+        self.feature_offset = nn.ParameterDict(
+            {m: nn.Parameter(torch.zeros(graph.n_items, d)) for m, d in items.dims.items()} if tune_features else {})
+        self._knn: tuple[object, SparseOp | None] | None = None
+
+    def new_epoch(self) -> None:
+        """Degree-sensitive edge pruning: resample the training graph (global torch RNG)."""
+        if self.dropout == 0:
+            self._pruned = self.adj
+            return
+        n_u, n_i = self.graph.n_users, self.graph.n_items
+        n_keep = max(1, int(len(self._edge_weight) * (1.0 - self.dropout)))
+        # torch.multinomial's own draw without replacement (w / Exp(1), top-k), without its 2^24-edge limit
+        keep = torch.topk(self._edge_weight / torch.empty_like(self._edge_weight).exponential_(), n_keep).indices
+        u, i = self._edges[0, keep], self._edges[1, keep]
+        deg_u = torch.bincount(u, minlength=n_u).double()
+        deg_i = torch.bincount(i, minlength=n_i).double()
+        w = deg_u[u] ** -0.5 * deg_i[i] ** -0.5
+        self._pruned = SparseOp.of(torch.cat([u, n_u + i]), torch.cat([n_u + i, u]), torch.cat([w, w]),
+                                   (n_u + n_i, n_u + n_i), symmetric=True)
+
+    def user_item_graph(self) -> SparseOp:
+        """The pruned graph while training (pruned now if no epoch has started), the full one otherwise."""
+        if not self.training:
+            return self.adj
+        if self._pruned is None:
+            self.new_epoch()
+        return self._pruned  # type: ignore[return-value]
+
+    def item_graph(self) -> SparseOp | None:
+        """The frozen k-NN item graph of the current condition (rebuilt when a robustness mask changes it)."""
+        key = self.items.condition_key()
+        if self._knn is None or self._knn[0] != key:
+            ops = []
+            for m in self.items.names:
+                x, a = self.items.raw(m)
+                ops.append((self.weights[m], knn_graph(x, a & self.items.keep(m), self.knn_k)))
+            self._knn = (key, mix(ops) if self.n_mm_layers else None)
+        return self._knn[1]
+
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        out = propagate(self.user_item_graph(), torch.cat([self.user.weight, self.item.weight]), self.n_ui_layers)
+        u, i = out[:self.graph.n_users], out[self.graph.n_users:]
+        knn = self.item_graph()
+        if knn is not None:
+            h = self.item.weight
+            for _ in range(self.n_mm_layers):
+                h = knn @ h
+            i = i + h
+        return u, i
+
+    def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+        u, i = self.embeddings()
+        loss = bpr_loss(u[users], i[pos], i[neg])
+        if self.reg_weight:
+            values, avail = self.items()
+            rows = torch.cat([pos, neg])
+            for m in self.items.names:
+                x = values[m][rows]
+                if m in self.feature_offset:  # offsets only on rows the item side provides
+                    x = torch.where(avail[m][rows, None], x + self.feature_offset[m][rows], x)
+                f_pos, f_neg = self.proj[m](x).split(len(pos))
+                loss = loss + self.reg_weight * bpr_loss(u[users], f_pos, f_neg)
+        return loss
