@@ -62,9 +62,11 @@ def main() -> None:
 @click.option("--plugin", "plugins", multiple=True, metavar="MODULE",
               help="Import a module that registers components, e.g. --plugin acme_mm.components (repeatable).")
 @click.option("--quiet", "-q", is_flag=True, help="Only print the final table.")
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="Checkpoint every epoch and continue a killed run from its last epoch.")
 @_friendly
 def run(recipe: Path, overrides: tuple[str, ...], seeds: tuple[int, ...], results_dir: Path,
-        plugins: tuple[str, ...], quiet: bool) -> None:
+        plugins: tuple[str, ...], quiet: bool, resume: bool) -> None:
     """Run a recipe: prepare data, train (selecting on valid), test once, write one record per seed."""
     _load(plugins)
     from tabulate import tabulate
@@ -74,7 +76,7 @@ def run(recipe: Path, overrides: tuple[str, ...], seeds: tuple[int, ...], result
 
     spec = load_recipe(recipe, overrides)
     paths = run_recipe(spec, results_dir=results_dir, seeds=list(seeds) or None, recipe_path=str(recipe),
-                       log=(lambda _: None) if quiet else (lambda m: click.echo(m, err=True)))
+                       log=(lambda _: None) if quiet else (lambda m: click.echo(m, err=True)), resume=resume)
     table = summary_rows(paths)
     cols = ["seed", "role", "component", "HR@10", "NDCG@10", "HR@20", "NDCG@20", "latency_ms_p50", "params"]
     cols = [c for c in cols if any(c in r for r in table)]

@@ -79,6 +79,8 @@ class TrainSpec(_Strict):
     eval_every: PositiveInt = 1
     patience: PositiveInt = Field(10, description="validation rounds without improvement before stopping")
     select_metric: str = "NDCG@10"
+    distill_users: PositiveInt = Field(1024, description="KD students: batch users per step that get the "
+                                       "distillation term (distinct users of the batch, at random)")
 
 
 class ModelSpec(ComponentSpec):

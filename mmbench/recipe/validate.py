@@ -142,6 +142,18 @@ def semantic_issues(recipe: Recipe) -> list[tuple[Path_, str]]:
         out.append((("distill",), "distillation losses need a `teacher:` to distil from; add one or drop `distill:`"))
     modalities = set(recipe.encoders)
     out += _encoder_issues(recipe)
+    out += _value_issues(recipe)
+    if recipe.distill:
+        for i, b in enumerate(recipe.baselines):
+            if b.name == recipe.student.name:
+                out.append((("baselines", i, "name"), f"a KD recipe already trains the student {b.name!r} without KD "
+                            "under the same budget (role baseline); remove this entry"))
+    if recipe.imputer is not None and not modalities:
+        out.append((("imputer",), "an imputer fills missing encoder features, but the recipe has no `encoders:`; "
+                    "add encoders or drop `imputer:`"))
+    if recipe.teacher is not None and recipe.teacher.fusion is not None and not modalities:
+        out.append((("teacher", "fusion"), "fusion combines encoder features, but the recipe has no `encoders:`; "
+                    "add encoders or drop `teacher.fusion`"))
     for key in recipe.modality_dropout:
         if key != "all" and key not in modalities:
             out.append((("modality_dropout", key), f"no encoder for modality {key!r}; "
@@ -169,6 +181,30 @@ def semantic_issues(recipe: Recipe) -> list[tuple[Path_, str]]:
         out += [((*loc, "train", "select_metric") if spec.train.get("select_metric") else ("train", "select_metric"),
                  problem) for problem in _select_metric_problems(train.select_metric, labels, recipe.eval.ks)]
     return list(dict.fromkeys(out))
+
+
+def _value_issues(recipe: Recipe) -> list[tuple[Path_, str]]:
+    """Param values the cheap components reject (building them needs no data): found now, not mid-run."""
+    from mmbench.kinds import DISTILL_LOSSES, FUSIONS, IMPUTERS
+
+    trials: list[tuple[Path_, Any, Any]] = [
+        (("distill", i), DISTILL_LOSSES, lambda cls, p: cls(64, 64, **p)) for i in range(len(recipe.distill))]
+    if recipe.teacher is not None and recipe.teacher.fusion is not None:
+        trials.append((("teacher", "fusion"), FUSIONS, lambda cls, p: cls(sorted(recipe.encoders) or ["text"], 64, **p)))
+    if recipe.imputer is not None:
+        trials.append((("imputer",), IMPUTERS, lambda cls, p: cls(64, **p)))
+    out: list[tuple[Path_, str]] = []
+    for loc, reg, build in trials:
+        node: Any = recipe
+        for part in loc:
+            node = node[part] if isinstance(part, int) else getattr(node, part)
+        if node.name not in reg:
+            continue
+        try:
+            build(reg.get(node.name), node.params)
+        except (ValueError, TypeError) as exc:
+            out.append(((*loc, "params"), str(exc)))
+    return out
 
 
 def _encoder_issues(recipe: Recipe) -> list[tuple[Path_, str]]:

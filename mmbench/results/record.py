@@ -42,6 +42,11 @@ class ModelResult(_Record):
     latency: dict[str, Any] | None = None
     history: list[dict[str, Any]] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict)
+    distill: dict[str, Any] | None = Field(None, description="KD students: teacher, losses, candidate set")
+    without_kd_of: str | None = Field(None, description="'student': this baseline is the student without KD")
+    items: dict[str, Any] | None = Field(None, description="item side: modalities used / absent, dropout, imputer")
+    served: str | None = Field(None, description="how the served model differs from the trained one")
+    resumed_from_epoch: int | None = None
 
 
 class RunRecord(_Record):

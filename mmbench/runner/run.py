@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -10,22 +12,26 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from torch import nn
 
+from mmbench.cachedir import cache_root
+from mmbench.components._items import ItemSide
 from mmbench.data.load import load_dataset
 from mmbench.data.splits import make_split, split_key
 from mmbench.data.types import PreparedData, Split
 from mmbench.errors import MMBenchError
-from mmbench.kinds import DATASETS, STUDENTS, TEACHERS
+from mmbench.kinds import DATASETS, FUSIONS, IMPUTERS, STUDENTS, TEACHERS
 from mmbench.metrics.latency import measure_latency, model_size
 from mmbench.params import param_specs
 from mmbench.recipe.load import recipe_hash
-from mmbench.recipe.schema import ModelSpec, Recipe
+from mmbench.recipe.schema import ModelSlot, ModelSpec, Recipe
 from mmbench.results.record import DatasetInfo, ModelResult, RecipeInfo, RunRecord
 from mmbench.results.store import write_record
 from mmbench.runner import provenance
 from mmbench.runner.evaluate import evaluate
-from mmbench.runner.features import extract_all
-from mmbench.runner.train import fit, seed_everything
+from mmbench.runner.distill import Distiller
+from mmbench.runner.features import ModalityFeatures, extract_all
+from mmbench.runner.train import Checkpoint, fit, seed_everything
 
 Log = Callable[[str], None]
 
@@ -36,18 +42,10 @@ class UnsupportedRecipeError(MMBenchError):
 
 def check_supported(recipe: Recipe) -> None:
     """Refuse, with one clear message, recipe sections that this version cannot run (never ignore them)."""
-    asked = [label for label, used in (
-        ("teacher.fusion", bool(recipe.teacher and recipe.teacher.fusion)),
-        ("distill", bool(recipe.distill)),
-        ("modality_dropout", bool(recipe.modality_dropout)),
-        ("imputer", recipe.imputer is not None),
-        ("eval.robustness.enabled", recipe.eval.robustness.enabled),
-    ) if used]
-    if asked:
+    if recipe.eval.robustness.enabled:
         raise UnsupportedRecipeError(
-            f"recipe {recipe.name!r} uses {', '.join(asked)}, which this mmbench version validates but cannot "
-            f"run yet (fusion, distillation and robustness are not implemented); "
-            f"fix: remove those sections to train and evaluate the recipe's models")
+            f"recipe {recipe.name!r} enables eval.robustness, which this mmbench version validates but cannot "
+            f"run yet; fix: set eval.robustness.enabled: false")
 
 
 def dataset_key(recipe: Recipe) -> str:
@@ -78,29 +76,91 @@ def prepare(recipe: Recipe, log: Log | None = None) -> tuple[PreparedData, Split
     return data, split, info
 
 
-def run_model(role: str, spec: ModelSpec, recipe: Recipe, split: Split, seed: int, log: Log) -> ModelResult:
-    """Build, train (selection on valid), evaluate on test once, and time one model."""
+def model_slots(recipe: Recipe) -> list[ModelSlot]:
+    """The models to train, in order: teacher, student, the student without KD (KD recipes), baselines."""
+    slots = recipe.models()
+    if recipe.distill:
+        at = 2 if recipe.teacher else 1
+        slots.insert(at, ModelSlot("baseline", ("student",), recipe.student))
+    return slots
+
+
+def item_side(role: str, recipe: Recipe, split: Split, features: dict[str, ModalityFeatures]) -> ItemSide | None:
+    """The item-side inputs of one feature-reading model: features, dropout, imputer and (teacher) fusion."""
+    if not features:
+        return None
+    imputer = recipe.imputer
+    fusion = recipe.teacher.fusion if role == "teacher" and recipe.teacher else None
+    return ItemSide(
+        split.graph, {m: (f.values, f.available) for m, f in features.items()},
+        dropout=recipe.modality_dropout,
+        imputer=(lambda dim: IMPUTERS.get(imputer.name)(dim, **imputer.params)) if imputer else None,
+        fusion=(lambda names, dim: FUSIONS.get(fusion.name)(names, dim, **fusion.params)) if fusion else None,
+        describe={"imputer": imputer.name if imputer else None, "imputer_params": imputer.params if imputer else {},
+                  **({"fusion": fusion.name, "fusion_params": fusion.params} if fusion else {})})
+
+
+def build_model(role: str, spec: ModelSpec, recipe: Recipe, split: Split,
+                features: dict[str, ModalityFeatures]) -> tuple[nn.Module, ItemSide | None]:
+    """Construct one model with the runtime context its registration asks for."""
+    entry = (TEACHERS if role == "teacher" else STUDENTS).entry(spec.name)
+    if entry.meta.get("features"):
+        items = item_side(role, recipe, split, features)
+        return entry.obj(split.graph, items, **spec.params), items
+    return entry.obj(split.graph, **spec.params), None
+
+
+def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log, *,
+              features: dict[str, ModalityFeatures] | None = None, teacher: nn.Module | None = None,
+              checkpoints: Path | None = None, fingerprint: str = "") -> tuple[ModelResult, nn.Module]:
+    """Build, train (selection on valid; KD from ``teacher``), test once on the served model, and time it."""
+    role, loc, spec = slot
     seed_everything(seed)
-    cls = (TEACHERS if role == "teacher" else STUDENTS).get(spec.name)
-    model = cls(split.graph, **spec.params)
-    log(f"[{role}] {spec.name} {spec.params}")
-    fitted = fit(model, split, recipe.train_for(spec), recipe.eval, seed=seed, log=lambda m: log(f"  {m}"))
+    model, items = build_model(role, spec, recipe, split, features or {})
+    kd = role == "student" and bool(recipe.distill) and teacher is not None
+    tag = "student + KD" if kd else ("student without KD" if role == "baseline" and loc == ("student",) else role)
+    log(f"[{tag}] {spec.name} {spec.params}")
+    distiller = None
+    if kd:
+        distiller = Distiller(teacher, recipe.teacher.name, model, spec.name, split.graph, recipe.distill)
+    ckpt = None
+    if checkpoints is not None:
+        slot_name = f"{role}-{'-'.join(map(str, loc))}-{spec.name.replace('/', '_')}"
+        ckpt = Checkpoint(checkpoints / f"{slot_name}.pt", f"{fingerprint}|{slot_name}|kd={kd}")
+    fitted = fit(model, split, recipe.train_for(spec), recipe.eval, seed=seed, log=lambda m: log(f"  {m}"),
+                 distiller=distiller, checkpoint=ckpt, progress=True)
+    served = model.folded() if callable(getattr(model, "folded", None)) else model
     t0 = time.perf_counter()
     ev = recipe.eval
-    test = evaluate(model.score, split, "test", metrics=ev.metrics, ks=ev.ks, batch_size=ev.batch_size)
+    test = evaluate(served.score, split, "test", metrics=ev.metrics, ks=ev.ks, batch_size=ev.batch_size)
     test_s = time.perf_counter() - t0
     lat = ev.latency
-    latency = measure_latency(model.score, split.n_users, k=lat.k, warmup=lat.warmup, repeats=lat.repeats,
+    latency = measure_latency(served.score, split.n_users, k=lat.k, warmup=lat.warmup, repeats=lat.repeats,
                               batch_size=lat.batch_size, seed=seed) if lat.enabled else None
-    return ModelResult(role=role, component=spec.name, params=spec.params, best_epoch=fitted.best_epoch,
-                       epochs_run=fitted.epochs_run, stopped=fitted.stopped,
-                       metrics={"valid": fitted.valid, "test": test}, size=model_size(model), latency=latency,
-                       history=fitted.history, timings={"train_s": fitted.seconds, "test_eval_s": test_s})
+    kd_info = {"teacher": recipe.teacher.name,
+               "losses": [{"name": d.name, "weight": d.weight, "params": d.params} for d in recipe.distill],
+               "candidates": {"teacher_top": distiller.n_top, "sampled": distiller.n_sampled}} if distiller else None
+    result = ModelResult(
+        role=role, component=spec.name, params=spec.params, best_epoch=fitted.best_epoch,
+        epochs_run=fitted.epochs_run, stopped=fitted.stopped, metrics={"valid": fitted.valid, "test": test},
+        size=model_size(served), latency=latency, history=fitted.history,
+        timings={"train_s": fitted.seconds, "test_eval_s": test_s,
+                 **({"epoch_s_mean": statistics.fmean(h["seconds"] for h in fitted.history)}
+                    if fitted.history else {})},
+        distill=kd_info, without_kd_of="student" if role == "baseline" and loc == ("student",) else None,
+        items=items.info() if items is not None else None,
+        served="folded adapter" if served is not model else None, resumed_from_epoch=fitted.resumed_from or None)
+    return result, model
 
 
 def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None = None,
-               recipe_path: str | None = None, log: Log = print) -> list[Path]:
-    """Run every seed of ``recipe`` and write one record per seed; returns the record paths."""
+               recipe_path: str | None = None, log: Log = print, resume: bool = True) -> list[Path]:
+    """Run every seed of ``recipe`` and write one record per seed; returns the record paths.
+
+    With ``resume`` (the default), each model's training state is checkpointed every epoch under the cache
+    root, and a run that was killed continues from its last finished epoch; checkpoints are removed once
+    the seed's record is written.
+    """
     check_supported(recipe)
     git = provenance.git_info()  # the code as it was when the run started
     t0 = time.perf_counter()
@@ -116,7 +176,17 @@ def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None
     paths = []
     for seed in dict.fromkeys(seeds or recipe.seeds):  # a seed given twice runs once
         t_seed = time.perf_counter()
-        models = [run_model(role, spec, recipe, split, seed, log) for role, _, spec in recipe.models()]
+        ckpt_dir = None
+        fingerprint = f"{info.hash}|{data_info.split_hash}|s{seed}"
+        if resume:
+            ckpt_dir = cache_root() / "checkpoints" / f"{info.name}-{info.hash[:12]}-{data_info.split_hash}-s{seed}"
+        models, teacher = [], None
+        for slot in model_slots(recipe):
+            result, model = run_model(slot, recipe, split, seed, log, features=features, teacher=teacher,
+                                      checkpoints=ckpt_dir, fingerprint=fingerprint)
+            models.append(result)
+            if slot.role == "teacher":
+                teacher = model
         now = datetime.now(timezone.utc)
         record = RunRecord(
             run_id=f"{info.name}-{info.hash[:8]}-s{seed}-{now.strftime('%Y%m%dT%H%M%S%fZ')}",
@@ -125,6 +195,8 @@ def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None
             features={m: f.info for m, f in features.items()}, models=models,
             timings={"prepare_s": prepare_s, "features_s": features_s, "run_s": time.perf_counter() - t_seed})
         paths.append(write_record(results_dir, record))
+        if ckpt_dir is not None:
+            shutil.rmtree(ckpt_dir, ignore_errors=True)  # the record is safe: the checkpoints have served
         log(f"seed {seed}: wrote {paths[-1]}")
     return paths
 

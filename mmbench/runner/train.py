@@ -1,17 +1,20 @@
-"""BPR training with early stopping on the validation split only (PROTOCOL rule 5)."""
+"""BPR training with early stopping on the validation split only (PROTOCOL rule 5), checkpoints, KD."""
 
 from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from mmbench.data.types import Split, TrainGraph
 from mmbench.errors import MMBenchError
@@ -64,15 +67,58 @@ class FitResult:
     valid: dict[str, float]
     history: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    resumed_from: int = 0
 
 
 def is_trainable(model: nn.Module) -> bool:
     return any(p.requires_grad for p in model.parameters())
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where a model's training state is saved after every epoch, and what it must match to be resumed."""
+
+    path: Path
+    fingerprint: str
+
+
+def _save(ckpt: Checkpoint, state: dict[str, Any]) -> None:
+    ckpt.path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = ckpt.path.with_name(f".{ckpt.path.name}.{os.getpid()}.tmp")
+    torch.save({**state, "fingerprint": ckpt.fingerprint}, tmp)
+    os.replace(tmp, ckpt.path)
+
+
+def _load(ckpt: Checkpoint | None, log: Log) -> dict[str, Any] | None:
+    if ckpt is None or not ckpt.path.exists():
+        return None
+    try:
+        state = torch.load(ckpt.path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated or foreign file: start over rather than fail the run
+        log(f"checkpoint {ckpt.path} is unreadable ({type(exc).__name__}: {exc}); training from scratch")
+        return None
+    if state.get("fingerprint") != ckpt.fingerprint:
+        log(f"checkpoint {ckpt.path} belongs to another recipe, split or seed; training from scratch")
+        return None
+    return state
+
+
+def _check_finite(value: torch.Tensor, what: str, epoch: int, step: int, lr: float) -> None:
+    if not torch.isfinite(value):
+        raise TrainingError(f"{what} became {value.item()} at epoch {epoch}, step {step}; "
+                            f"lower train.lr (now {lr}) or check the model's inputs and weights")
+
+
 def fit(model: nn.Module, split: Split, train: TrainSpec, ev: EvalSpec, *, seed: int,
-        log: Log = lambda _: None) -> FitResult:
-    """Train ``model`` with BPR + Adam; keep the state with the best validation ``select_metric``."""
+        log: Log = lambda _: None, distiller: nn.Module | None = None, checkpoint: Checkpoint | None = None,
+        progress: bool = False, stop_after: int | None = None) -> FitResult:
+    """Train ``model`` with BPR + Adam (plus distillation); keep the state with the best validation metric.
+
+    Selection and early stopping use the validation split only. With ``checkpoint``, the full training state
+    (weights, optimiser, RNGs, best state, curve) is saved atomically after every epoch and a matching
+    checkpoint is resumed: a killed run continues from its last finished epoch and ends exactly where an
+    uninterrupted run ends. ``stop_after`` ends training after that epoch as if killed (for tests).
+    """
     t0 = time.perf_counter()
 
     def validate() -> dict[str, float]:
@@ -83,24 +129,54 @@ def fit(model: nn.Module, split: Split, train: TrainSpec, ev: EvalSpec, *, seed:
         return FitResult(0, 0, "nothing to train" if train.epochs else "epochs: 0", validate(),
                          seconds=time.perf_counter() - t0)
     params = [p for p in model.parameters() if p.requires_grad]
+    if distiller is not None:
+        params += [p for p in distiller.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay)
     sampler = BPRSampler(split.graph, torch.Generator().manual_seed(seed))
     best, best_epoch, best_state, best_valid = -math.inf, 0, None, {}
     history: list[dict[str, Any]] = []
-    stale, stopped, epoch = 0, "epoch budget", 0
-    for epoch in range(1, train.epochs + 1):
+    stale, stopped, start = 0, "epoch budget", 0
+    state = _load(checkpoint, log)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        if distiller is not None:
+            distiller.load_state_dict(state["distiller"])
+        opt.load_state_dict(state["optimizer"])
+        sampler.gen.set_state(state["sampler_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        best, best_epoch, best_state, best_valid = state["best"], state["best_epoch"], state["best_state"], \
+            state["best_valid"]
+        history, stale, stopped, start = state["history"], state["stale"], state["stopped"], state["epoch"]
+        log(f"resumed from {checkpoint.path} after epoch {start}" + (" (finished)" if state["done"] else ""))
+        if state["done"]:
+            model.load_state_dict(best_state)
+            model.eval()
+            return FitResult(best_epoch, start, stopped, best_valid, history, time.perf_counter() - t0, start)
+    resumed_from = start
+    bar = tqdm(total=train.epochs, initial=start, unit="epoch", leave=False, dynamic_ncols=True,
+               disable=None if progress else True)
+    epoch, done = start, False
+    for epoch in range(start + 1, train.epochs + 1):
         model.train()
-        total, steps, te = 0.0, 0, time.perf_counter()
+        if callable(getattr(model, "new_epoch", None)):
+            model.new_epoch()
+        total, kd_total, steps, te = 0.0, {}, 0, time.perf_counter()
         for users, pos, neg in sampler.epoch(train.batch_size):
             loss = model.loss(users, pos, neg)
-            if not torch.isfinite(loss):
-                raise TrainingError(f"loss became {loss.item()} at epoch {epoch}, step {steps + 1}; "
-                                    f"lower train.lr (now {train.lr}) or check the model's inputs")
+            _check_finite(loss, "the loss", epoch, steps + 1, train.lr)
+            if distiller is not None:
+                parts = distiller(model, users, pos, max_users=train.distill_users)
+                for name, value in parts.items():
+                    _check_finite(value, f"distillation loss {name!r}", epoch, steps + 1, train.lr)
+                    kd_total[name] = kd_total.get(name, 0.0) + value.item()
+                loss = loss + sum(parts.values())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             total, steps = total + loss.item(), steps + 1
         row: dict[str, Any] = {"epoch": epoch, "loss": total / max(steps, 1), "seconds": time.perf_counter() - te}
+        if kd_total:
+            row["distill"] = {k: v / max(steps, 1) for k, v in kd_total.items()}
         if epoch % train.eval_every == 0 or epoch == train.epochs:
             valid = validate()
             value = valid[train.select_metric]
@@ -111,16 +187,28 @@ def fit(model: nn.Module, split: Split, train: TrainSpec, ev: EvalSpec, *, seed:
             else:
                 stale += 1
             log(f"epoch {epoch:>4}  loss {row['loss']:.4f}  valid {train.select_metric} {value:.4f}"
-                f"  (best {best:.4f} @ {best_epoch})")
+                f"  (best {best:.4f} @ {best_epoch})  {row['seconds']:.1f}s")
+            bar.set_postfix(loss=f"{row['loss']:.4f}", **{train.select_metric: f"{value:.4f}"})
             if stale >= train.patience:
                 stopped = f"patience ({train.patience} validations without improvement)"
-                history.append(row)
-                break
+                done = True
         history.append(row)
+        bar.update(1)
+        done = done or epoch == train.epochs
+        if checkpoint is not None:
+            _save(checkpoint, {
+                "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "distiller": distiller.state_dict() if distiller is not None else {},
+                "sampler_rng": sampler.gen.get_state(), "torch_rng": torch.get_rng_state(), "epoch": epoch,
+                "best": best, "best_epoch": best_epoch, "best_state": best_state, "best_valid": best_valid,
+                "history": history, "stale": stale, "stopped": stopped, "done": done})
+        if done or (stop_after is not None and epoch >= stop_after):
+            break
+    bar.close()
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    return FitResult(best_epoch, epoch, stopped, best_valid, history, time.perf_counter() - t0)
+    return FitResult(best_epoch, epoch, stopped, best_valid, history, time.perf_counter() - t0, resumed_from)
 
 
 def seed_everything(seed: int) -> None:

@@ -30,7 +30,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 def test_minimal_recipe_resolves_defaults(tmp_path):
     recipe = load_recipe(write(tmp_path, "mini.yaml", BASE))
     assert recipe.name == "mini"
-    assert recipe.student.params == {"dim": 16, "reg": 1e-4}
+    assert recipe.student.params == {"dim": 16, "reg": 1e-4, "adapter": False}
     assert recipe.student.train["epochs"] == 3 and recipe.student.train["batch_size"] == 4096
     assert recipe.dataset.params == {"max_users": None, "k_core": 0}
     assert recipe.eval.ks == [5, 10, 20]
@@ -161,7 +161,7 @@ def test_hash_survives_new_optional_schema_fields_but_not_param_defaults(tmp_pat
     # a component's default changing in code changes the resolved params, hence the hash
     param_specs.cache_clear()
     params_model.cache_clear()
-    monkeypatch.setattr(MFStudent.__init__, "__kwdefaults__", {"dim": 64, "reg": 5e-4})
+    monkeypatch.setattr(MFStudent.__init__, "__kwdefaults__", {"dim": 64, "reg": 5e-4, "adapter": False})
     try:
         assert recipe_hash(load_recipe(write(tmp_path, "b.yaml", BASE))) != before
     finally:

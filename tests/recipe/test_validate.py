@@ -91,20 +91,47 @@ def test_cross_field_rules(tmp_path):
     assert "train.select_metric: 'HR10' is not of the form LABEL@K" not in text  # overridden by every model
 
 
-def test_distill_needs_teacher_and_unknown_kinds_are_named(tmp_path):
+def test_unknown_kinds_are_named_with_suggestions(tmp_path):
     issues = errors_of(tmp_path, """\
         schema_version: 1
         dataset: {name: amazon-beauty}
         student: {name: mf}
-        teacher: {name: mm-gnn, fusion: {name: cross-attention}}
-        distill: [{name: listwise-kl, weight: 0.5}]
+        teacher: {name: mm-gnnn, fusion: {name: cross-atention}}
+        distill: [{name: listwise_kl, weight: 0.5}]
         encoders: {text: {name: minilmm}}
+        imputer: {name: neighbour-mean}
     """)
     text = "\n".join(issues)
-    assert "teacher.name: unknown teacher 'mm-gnn'" in text
-    assert "teacher.fusion.name: unknown fusion 'cross-attention'" in text
-    assert "distill[0].name: unknown distill-loss 'listwise-kl'" in text
+    assert "teacher.name: unknown teacher 'mm-gnnn'; did you mean 'mm-gnn'?" in text
+    assert "teacher.fusion.name: unknown fusion 'cross-atention'; did you mean 'cross-attention'?" in text
+    assert "distill[0].name: unknown distill-loss 'listwise_kl'; did you mean 'listwise-kl'?" in text
     assert "encoders.text.name: unknown encoder 'minilmm'; did you mean 'minilm'?" in text
+    assert "imputer.name: unknown imputer 'neighbour-mean'; did you mean 'neighbor-mean'?" in text
+
+
+def test_kd_cross_field_rules(tmp_path):
+    issues = errors_of(tmp_path, """\
+        schema_version: 1
+        dataset: {name: amazon-beauty}
+        student: {name: lightgcn}
+        baselines: [{name: lightgcn}]
+        distill: [{name: listwise-kl}]
+        imputer: {name: mean}
+    """)
+    text = "\n".join(issues)
+    assert "distill: distillation losses need a `teacher:`" in text
+    assert "baselines[0].name: a KD recipe already trains the student 'lightgcn' without KD" in text
+    assert "imputer: an imputer fills missing encoder features, but the recipe has no `encoders:`" in text
+    issues = errors_of(tmp_path, """\
+        schema_version: 1
+        dataset: {name: amazon-beauty}
+        student: {name: lightgcn}
+        teacher: {name: mm-gnn, fusion: {name: gated}}
+        distill: [{name: rrd, params: {top_k: 0}}]
+    """)
+    text = "\n".join(issues)
+    assert "teacher.fusion: fusion combines encoder features, but the recipe has no `encoders:`" in text
+    assert "distill[0].params" in text
 
 
 def test_encoder_templates_are_checked(tmp_path):

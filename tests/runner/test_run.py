@@ -39,7 +39,7 @@ def test_run_writes_one_complete_record_per_seed(recipe_path, tmp_path):
     assert rec.dataset.key == "amazon-beauty[max_users=300]" and rec.dataset.split == "loo-time"
     assert rec.dataset.card["users"] == 300 and rec.dataset.card["split"]["valid"] == 300
     assert rec.dataset.card["modalities"]["image"]["rate"] == 0.0 and rec.dataset.card["hashes"]["raw"] == rec.dataset.content_hash
-    assert len(rec.recipe.hash) == 16 and rec.recipe.resolved["student"]["params"] == {"dim": 8, "reg": 1e-4}
+    assert len(rec.recipe.hash) == 16 and rec.recipe.resolved["student"]["params"] == {"dim": 8, "reg": 1e-4, "adapter": False}
     assert rec.git["sha"] and rec.versions["torch"] and rec.hardware["tag"].startswith("cpu:")
     roles = {m.role: m for m in rec.models}
     assert set(roles) == {"student", "baseline"}

@@ -87,3 +87,53 @@ def test_mf_learns_beyond_popularity(small_split):
     assert mf.history[0]["loss"] > mf.history[-1]["loss"]
     assert mf.valid["HR@10"] > 0
     assert pop.valid["HR@10"] > 0
+
+
+# ------------------------------------------------------------------------------------- checkpoint / resume
+
+
+def _lgcn_fit(split, tmp_path, **kw):
+    from mmbench.components.students.lightgcn import LightGCNStudent
+    from mmbench.runner.train import Checkpoint
+
+    seed_everything(0)
+    model = LightGCNStudent(split.graph, dim=8, layers=2)
+    spec = TrainSpec(epochs=5, batch_size=256, lr=0.01, eval_every=1, patience=10)
+    ckpt = Checkpoint(tmp_path / "m.pt", "fp") if tmp_path is not None else None
+    return model, fit(model, split, spec, EV, seed=0, checkpoint=ckpt, **kw)
+
+
+def test_killed_run_resumes_to_the_same_result(small_split, tmp_path):
+    whole, r_whole = _lgcn_fit(small_split, None)
+    _, r_first = _lgcn_fit(small_split, tmp_path, stop_after=2)   # "killed" after epoch 2
+    assert r_first.epochs_run == 2 and (tmp_path / "m.pt").exists()
+    torch.manual_seed(123)  # the global RNG state at resume time must not matter: it is restored
+    resumed, r_resumed = _lgcn_fit(small_split, tmp_path)
+    assert r_resumed.resumed_from == 2
+    assert r_resumed.valid == r_whole.valid and r_resumed.best_epoch == r_whole.best_epoch
+    assert [h["loss"] for h in r_resumed.history] == [h["loss"] for h in r_whole.history]
+    for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    # a finished checkpoint is not trained again
+    again, r_again = _lgcn_fit(small_split, tmp_path)
+    assert r_again.resumed_from == 5 and r_again.valid == r_whole.valid
+
+
+def test_foreign_or_corrupt_checkpoint_trains_from_scratch(small_split, tmp_path):
+    from mmbench.components.students.lightgcn import LightGCNStudent
+    from mmbench.runner.train import Checkpoint
+
+    (tmp_path / "m.pt").write_bytes(b"not a checkpoint")
+    logs: list[str] = []
+    model = LightGCNStudent(small_split.graph, dim=8, layers=1)
+    spec = TrainSpec(epochs=1, batch_size=256)
+    r = fit(model, small_split, spec, EV, seed=0, checkpoint=Checkpoint(tmp_path / "m.pt", "fp"), log=logs.append)
+    assert r.resumed_from == 0 and any("unreadable" in m for m in logs)
+    r2 = fit(LightGCNStudent(small_split.graph, dim=8, layers=1), small_split, spec, EV, seed=0,
+             checkpoint=Checkpoint(tmp_path / "m.pt", "other"), log=logs.append)
+    assert r2.resumed_from == 0 and any("another recipe" in m for m in logs)
+
+
+def test_checkpoint_holds_no_code(small_split, tmp_path):
+    _lgcn_fit(small_split, tmp_path, stop_after=1)
+    torch.load(tmp_path / "m.pt", weights_only=True)  # loads under the safe unpickler

@@ -1,0 +1,106 @@
+"""Knowledge distillation: the teacher's embeddings and top items computed once, candidates per step.
+
+The teacher is trained (and selected on valid) first. Its user and item tables are then computed once, and
+so is every user's top-T item list (train items excluded); each training step only gathers rows of them.
+A step's candidate set per batch user is its teacher top-T (in the teacher's order) followed by M items
+sampled uniformly from those the user has not interacted with in train. The student's scores on the
+candidates, its embeddings of the batch users and items, and the teacher's, go to each registered
+distillation loss; their weighted sum is added to the student's own BPR objective.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from mmbench.data.types import TrainGraph
+from mmbench.errors import MMBenchError
+from mmbench.kinds import DISTILL_LOSSES
+from mmbench.recipe.schema import DistillSpec
+
+
+def _tables(model: nn.Module, role: str, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if not callable(getattr(model, "embeddings", None)):
+        raise MMBenchError(f"{role} {name!r} has no embeddings() (user and item tables with score = users @ "
+                           f"items.T), which distillation needs; fix: pick a {role} that provides it")
+    return model.embeddings()
+
+
+class Distiller(nn.Module):
+    """The distillation term of a student's objective: weighted registered losses on shared candidates."""
+
+    def __init__(self, teacher: nn.Module, teacher_name: str, student: nn.Module, student_name: str,
+                 graph: TrainGraph, specs: Sequence[DistillSpec], chunk: int = 2048) -> None:
+        super().__init__()
+        was = teacher.training
+        teacher.eval()
+        with torch.no_grad():
+            u_t, i_t = _tables(teacher, "teacher", teacher_name)
+            d_s = _tables(student, "student", student_name)[0].shape[1]
+        teacher.train(was)
+        self.register_buffer("u_t", u_t.detach().clone(), persistent=False)
+        self.register_buffer("i_t", i_t.detach().clone(), persistent=False)
+        self.names = [s.name if [x.name for x in specs].count(s.name) == 1 else f"{s.name}#{i}"
+                      for i, s in enumerate(specs)]
+        self.weights = [s.weight for s in specs]
+        self.losses = nn.ModuleList(DISTILL_LOSSES.get(s.name)(d_s, u_t.shape[1], **s.params) for s in specs)
+        self.n_items = graph.n_items
+        self.n_top = max([int(getattr(loss, "n_top", 0)) for loss in self.losses] + [0])
+        self.n_sampled = max([int(getattr(loss, "n_sampled", 0)) for loss in self.losses] + [0])
+        self.keys = torch.sort(torch.as_tensor(graph.user, dtype=torch.long) * graph.n_items
+                               + torch.as_tensor(graph.item, dtype=torch.long)).values
+        self.register_buffer("top", self._teacher_top(graph, chunk), persistent=False)
+
+    def _teacher_top(self, graph: TrainGraph, chunk: int) -> torch.Tensor:
+        """Each user's top-T items by teacher score, train items excluded (computed once)."""
+        t = min(self.n_top, self.n_items)
+        if t == 0:
+            return torch.zeros((graph.n_users, 0), dtype=torch.long)
+        users = torch.as_tensor(graph.user, dtype=torch.long)
+        items = torch.as_tensor(graph.item, dtype=torch.long)
+        out = []
+        with torch.no_grad():
+            for s in range(0, graph.n_users, chunk):
+                scores = self.u_t[s:s + chunk] @ self.i_t.T
+                sel = (users >= s) & (users < s + chunk)
+                scores[users[sel] - s, items[sel]] = -torch.inf
+                out.append(torch.topk(scores, t, dim=1).indices)
+        return torch.cat(out)
+
+    def _is_positive(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        keys = users * self.n_items + items
+        at = torch.searchsorted(self.keys, keys).clamp(max=len(self.keys) - 1)
+        return self.keys[at] == keys
+
+    def candidates(self, users: torch.Tensor) -> torch.Tensor:
+        """``[B, T + M]``: teacher top-T, then M uniform items outside the user's train items."""
+        sampled = torch.randint(self.n_items, (len(users), self.n_sampled))
+        rows = users[:, None].expand_as(sampled)
+        for _ in range(20):  # resample collisions only; vectorised
+            bad = self._is_positive(rows, sampled)
+            if not bad.any():
+                break
+            sampled[bad] = torch.randint(self.n_items, (int(bad.sum()),))
+        return torch.cat([self.top[users], sampled], dim=1)
+
+    def forward(self, student: nn.Module, users: torch.Tensor, pos: torch.Tensor,
+                max_users: int | None = None) -> dict[str, torch.Tensor]:
+        """The weighted distillation losses of one batch (at most ``max_users`` distinct users), by loss name."""
+        u_s, i_s = student.embeddings()
+        uu, items = torch.unique(users), torch.unique(pos)
+        if max_users is not None and len(uu) > max_users:  # the batch order is random: so is this subset
+            first = torch.zeros(len(uu), dtype=torch.long).scatter_reduce(
+                0, torch.searchsorted(uu, users), torch.arange(len(users)), "amin", include_self=False)
+            uu = uu[torch.argsort(first)[:max_users]].sort().values
+        cand = self.candidates(uu)
+        # a dense [B, n_items] product then a gather: far cheaper to differentiate than gathering [B, C, d]
+        # item rows (whose backward is a scatter-add of B * C rows)
+        s_scores = (u_s[uu] @ i_s.T).gather(1, cand)
+        with torch.no_grad():
+            t_scores = (self.u_t[uu] @ self.i_t.T).gather(1, cand)
+        s_in = {"scores": s_scores, "users": u_s[uu], "items": i_s[items]}
+        t_in = {"scores": t_scores, "users": self.u_t[uu], "items": self.i_t[items],
+                "n_top": torch.tensor(self.top.shape[1]), "n_items": torch.tensor(self.n_items)}
+        return {name: w * loss(s_in, t_in) for name, w, loss in zip(self.names, self.weights, self.losses)}

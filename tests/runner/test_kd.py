@@ -1,0 +1,133 @@
+"""Knowledge distillation end to end on real data, and the distiller's candidate sets."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from mmbench.components.students.lightgcn import LightGCNStudent
+from mmbench.recipe.load import load_recipe
+from mmbench.recipe.schema import DistillSpec
+from mmbench.results.store import load_records
+from mmbench.runner.distill import Distiller
+from mmbench.runner.run import run_recipe
+
+KD_RECIPE = """\
+schema_version: 1
+dataset: {name: amazon-beauty, params: {max_users: 300}}
+encoders:
+  text: {name: minilm}
+  image: {name: efficientnet-lite0}
+teacher:
+  name: mm-gnn
+  params: {dim: 16, layers: 1}
+  fusion: {name: concat}
+student: {name: lightgcn, params: {dim: 16, layers: 2, adapter: true}}
+distill:
+  - {name: listwise-kl, weight: 1.0, params: {top_k: 10, samples: 20}}
+  - {name: rrd, weight: 0.5, params: {top_k: 5, samples: 20}}
+modality_dropout: {text: 0.3}
+imputer: {name: mean}
+train: {epochs: 2, batch_size: 512, lr: 0.01}
+eval: {ks: [5, 10, 20], latency: {enabled: true, warmup: 1, repeats: 3, batch_size: 32}}
+seeds: [0]
+"""
+
+
+def test_kd_recipe_records_teacher_student_and_baseline(tmp_path):
+    path = tmp_path / "kd.yaml"
+    path.write_text(KD_RECIPE)
+    paths = run_recipe(load_recipe(path), results_dir=tmp_path / "res", log=lambda _: None)
+    rec = load_records(tmp_path / "res")[0]
+    assert [(m.role, m.component) for m in rec.models] == [
+        ("teacher", "mm-gnn"), ("student", "lightgcn"), ("baseline", "lightgcn")]
+    teacher, student, baseline = rec.models
+    for m in rec.models:
+        assert set(m.metrics) == {"valid", "test"} and m.metrics["test"]["NDCG@10"] >= 0
+        assert m.selected_on == "valid" and m.latency["latency_ms_p50"] > 0
+    # Beauty has no images: the teacher runs on text and says so
+    assert teacher.items["absent"] == ["image"] and "text" in teacher.items["used"]
+    assert "no item has this modality" in teacher.items["absent_note"]
+    assert teacher.items["fusion"] == "concat" and teacher.items["imputer"] == "mean"
+    assert student.distill["teacher"] == "mm-gnn"
+    assert [d["name"] for d in student.distill["losses"]] == ["listwise-kl", "rrd"]
+    assert student.distill["candidates"] == {"teacher_top": 10, "sampled": 20}
+    assert all("distill" in h for h in student.history)
+    assert baseline.distill is None and baseline.without_kd_of == "student"
+    assert "distill" not in baseline.history[0]
+    assert student.params == baseline.params and student.stopped and baseline.epochs_run == student.epochs_run
+    # the adapter is folded away: serving size equals the plain LightGCN's
+    assert student.served == "folded adapter"
+    n = rec.dataset.card["users"] + rec.dataset.card["items"]
+    assert student.size["params"] == baseline.size["params"] == 16 * n
+    assert student.items["dropout"] == {"text": 0.3}
+    assert len(paths) == 1
+
+
+def test_kd_metrics_differ_from_the_baseline_only_through_kd(tmp_path):
+    """With every distillation weight tiny, the KD student is (almost) the baseline: same seed, same data."""
+    path = tmp_path / "kd.yaml"
+    path.write_text(KD_RECIPE.replace("weight: 1.0", "weight: 1.0e-9").replace("weight: 0.5", "weight: 1.0e-9"))
+    run_recipe(load_recipe(path, ["eval.latency.enabled=false"]), results_dir=tmp_path / "res", log=lambda _: None)
+    _, student, baseline = load_records(tmp_path / "res")[0].models
+    assert student.metrics["valid"]["NDCG@10"] == pytest.approx(baseline.metrics["valid"]["NDCG@10"], abs=0.02)
+
+
+@pytest.fixture(scope="module")
+def trained_pair(small_split):
+    torch.manual_seed(0)
+    teacher = LightGCNStudent(small_split.graph, dim=8, layers=1).eval()
+    return teacher, small_split
+
+
+def test_teacher_top_items_exclude_train_items_and_follow_teacher_scores(trained_pair):
+    teacher, split = trained_pair
+    d = Distiller(teacher, "t", copy.deepcopy(teacher), "s", split.graph, [DistillSpec(name="listwise-kl")])
+    graph = split.graph
+    train = set(zip(graph.user.tolist(), graph.item.tolist()))
+    top = d.top
+    assert top.shape == (graph.n_users, d.n_top)
+    assert not any((u, i) in train for u in range(graph.n_users) for i in top[u].tolist())
+    scores = teacher.score(torch.arange(graph.n_users))
+    picked = scores.gather(1, top)
+    assert torch.all(picked[:, :-1] >= picked[:, 1:]), "top items are in the teacher's order"
+    cand = d.candidates(torch.arange(graph.n_users))
+    assert cand.shape == (graph.n_users, d.n_top + d.n_sampled)
+    sampled = cand[:, d.n_top:]
+    assert not any((u, i) in train for u in range(graph.n_users) for i in sampled[u].tolist())
+
+
+@pytest.mark.parametrize("name", ["listwise-kl", "embedding"])
+def test_a_student_equal_to_its_teacher_gets_zero_divergence(trained_pair, name):
+    teacher, split = trained_pair
+    student = copy.deepcopy(teacher)
+    d = Distiller(teacher, "t", student, "s", split.graph, [DistillSpec(name=name)])
+    users, pos = torch.as_tensor(split.graph.user[:256]), torch.as_tensor(split.graph.item[:256])
+    assert d(student, users, pos)[name].item() == pytest.approx(0.0, abs=1e-6)
+    with torch.no_grad():
+        student.user.weight.add_(torch.randn_like(student.user.weight))
+    student._tables = None
+    assert d(student, users, pos)[name].item() > 1e-5
+
+
+def test_distill_users_caps_the_users_per_step(trained_pair):
+    teacher, split = trained_pair
+    d = Distiller(teacher, "t", copy.deepcopy(teacher), "s", split.graph, [DistillSpec(name="listwise-kl")])
+    users = torch.arange(200).repeat(2)
+    seen = []
+    real = d.candidates
+    d.candidates = lambda uu: (seen.append(uu), real(uu))[1]
+    d(teacher, users, users % split.n_items, max_users=50)
+    assert len(seen[0]) == 50 and len(set(seen[0].tolist())) == 50
+
+
+def test_teacher_without_embeddings_is_a_clear_error(trained_pair):
+    from mmbench.components.students.pop import PopStudent
+    from mmbench.errors import MMBenchError
+
+    _, split = trained_pair
+    with pytest.raises(MMBenchError, match="has no embeddings"):
+        Distiller(PopStudent(split.graph), "pop", LightGCNStudent(split.graph, dim=4), "lightgcn", split.graph,
+                  [DistillSpec(name="listwise-kl")])
