@@ -365,6 +365,10 @@ def test_brute_force_hand_picked_heavy_ties():
 
 
 def test_matches_recbole_on_tie_free_rankings():
+    pytest.importorskip("recbole")
+    from mmbench.interop import recbole_compat
+
+    recbole_compat.apply()  # RecBole 1.2.1's metrics still use numpy aliases removed in numpy 2
     metrics_mod = pytest.importorskip("recbole.evaluator.metrics")
     # tie-free rankings: RecBole's metric_info takes a [n_users, K] hit matrix and position lengths
     rng = np.random.default_rng(0)

@@ -1,0 +1,1 @@
+"""Interoperability with other recommendation toolkits (RecBole); imported on demand, never by ``mmbench``."""
