@@ -123,3 +123,32 @@ def mix(ops: list[tuple[float, SparseOp]]) -> SparseOp:
         cols.append(coo.indices()[1])
         vals.append(coo.values() * weight)
     return SparseOp.of(torch.cat(rows), torch.cat(cols), torch.cat(vals), ops[0][1].shape)
+
+
+class DegreePruner:
+    """FREEDOM's degree-sensitive edge pruning of the user–item graph (Zhou & Shen, ACM MM 2023).
+
+    Keeps ``(1 - dropout)`` of the train edges, drawn without replacement with probability ∝ 1/√(d_u d_i)
+    (edges between high-degree nodes go first), and renormalises the kept graph. Drawn from the global torch
+    RNG, so it is reproducible from the seed and restored with a checkpoint.
+    """
+
+    def __init__(self, graph: TrainGraph) -> None:
+        keys = np.unique(graph.user.astype(np.int64) * graph.n_items + graph.item.astype(np.int64))
+        self.n_users, self.n_items = graph.n_users, graph.n_items
+        self.edges = torch.as_tensor(np.stack([keys // graph.n_items, keys % graph.n_items]))
+        deg_u = torch.bincount(self.edges[0], minlength=graph.n_users).double()
+        deg_i = torch.bincount(self.edges[1], minlength=graph.n_items).double()
+        self.weight = (deg_u[self.edges[0]] * deg_i[self.edges[1]]) ** -0.5
+
+    def sample(self, dropout: float) -> SparseOp:
+        n_u, n_i = self.n_users, self.n_items
+        n_keep = max(1, int(len(self.weight) * (1.0 - dropout)))
+        # torch.multinomial's own draw without replacement (w / Exp(1), top-k), without its 2^24-edge limit
+        keep = torch.topk(self.weight / torch.empty_like(self.weight).exponential_(), n_keep).indices
+        u, i = self.edges[0, keep], self.edges[1, keep]
+        deg_u = torch.bincount(u, minlength=n_u).double()
+        deg_i = torch.bincount(i, minlength=n_i).double()
+        w = deg_u[u] ** -0.5 * deg_i[i] ** -0.5
+        return SparseOp.of(torch.cat([u, n_u + i]), torch.cat([n_u + i, u]), torch.cat([w, w]),
+                           (n_u + n_i, n_u + n_i), symmetric=True)

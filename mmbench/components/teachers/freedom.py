@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
 from mmbench.components._base import EmbeddingRecommender, bpr_loss
-from mmbench.components._graph import SparseOp, bipartite_adjacency, knn_graph, mix, propagate
+from mmbench.components._graph import DegreePruner, SparseOp, bipartite_adjacency, knn_graph, mix, propagate
 from mmbench.components._items import ItemSide
 from mmbench.data.types import TrainGraph
 from mmbench.errors import MMBenchError
@@ -78,11 +77,7 @@ class FreedomTeacher(EmbeddingRecommender):
         self.dropout, self.reg_weight = dropout, reg_weight
         self.weights = modality_weights(items.names, mm_image_weight)
         self.adj = bipartite_adjacency(graph)
-        keys = np.unique(graph.user.astype(np.int64) * graph.n_items + graph.item.astype(np.int64))
-        self._edges = torch.as_tensor(np.stack([keys // graph.n_items, keys % graph.n_items]))
-        deg_u = torch.bincount(self._edges[0], minlength=graph.n_users).double()
-        deg_i = torch.bincount(self._edges[1], minlength=graph.n_items).double()
-        self._edge_weight = (deg_u[self._edges[0]] * deg_i[self._edges[1]]) ** -0.5
+        self.pruner = DegreePruner(graph)
         self._pruned: SparseOp | None = None
         self.user = nn.Embedding(graph.n_users, dim)
         self.item = nn.Embedding(graph.n_items, dim)
@@ -99,16 +94,7 @@ class FreedomTeacher(EmbeddingRecommender):
         if self.dropout == 0:
             self._pruned = self.adj
             return
-        n_u, n_i = self.graph.n_users, self.graph.n_items
-        n_keep = max(1, int(len(self._edge_weight) * (1.0 - self.dropout)))
-        # torch.multinomial's own draw without replacement (w / Exp(1), top-k), without its 2^24-edge limit
-        keep = torch.topk(self._edge_weight / torch.empty_like(self._edge_weight).exponential_(), n_keep).indices
-        u, i = self._edges[0, keep], self._edges[1, keep]
-        deg_u = torch.bincount(u, minlength=n_u).double()
-        deg_i = torch.bincount(i, minlength=n_i).double()
-        w = deg_u[u] ** -0.5 * deg_i[i] ** -0.5
-        self._pruned = SparseOp.of(torch.cat([u, n_u + i]), torch.cat([n_u + i, u]), torch.cat([w, w]),
-                                   (n_u + n_i, n_u + n_i), symmetric=True)
+        self._pruned = self.pruner.sample(self.dropout)
 
     def user_item_graph(self) -> SparseOp:
         """The pruned graph while training (pruned now if no epoch has started), the full one otherwise."""

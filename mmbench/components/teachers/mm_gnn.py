@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
 from mmbench.components._base import EmbeddingRecommender, bpr_loss, l2
-from mmbench.components._graph import SparseOp, bipartite_adjacency, knn_graph, mix, propagate
+from mmbench.components._graph import DegreePruner, SparseOp, bipartite_adjacency, knn_graph, mix, propagate
 from mmbench.components._items import ItemSide
 from mmbench.data.types import TrainGraph
 from mmbench.errors import MMBenchError
@@ -27,13 +29,18 @@ class MMGNNTeacher(EmbeddingRecommender):
     """
 
     def __init__(self, graph: TrainGraph, items: ItemSide | None, *, dim: int = 64, layers: int = 2,
-                 item_layers: int = 1, knn_k: int = 10, reg: float = 1e-4) -> None:
+                 item_layers: int = 1, knn_k: int = 10, reg: float = 1e-4,
+                 graph_input: Literal["id", "fused"] = "id", edge_dropout: float = 0.0) -> None:
         """Args:
             dim: embedding and token size.
             layers: user–item propagation layers.
             item_layers: propagation layers over the item–item k-NN graph (0 disables it).
             knn_k: neighbours per item in the k-NN graph.
             reg: L2 weight on the batch's layer-0 embeddings.
+            graph_input: what the user–item graph propagates for items: the ID embeddings (``id``; the fused
+                tokens then enter through the k-NN item graph, as FREEDOM's modalities do) or the fused tokens.
+            edge_dropout: share of train edges removed each epoch by FREEDOM's degree-sensitive pruning
+                (training only; 0 keeps the whole graph).
         """
         super().__init__()
         if dim < 1 or layers < 0 or item_layers < 0 or knn_k < 1 or reg < 0:
@@ -42,9 +49,16 @@ class MMGNNTeacher(EmbeddingRecommender):
         if items is None:
             raise MMBenchError("mm-gnn is a multimodal teacher but the recipe has no `encoders:`; fix: add "
                                "e.g. `encoders: {text: {name: minilm}}`")
-        self.graph, self.items = graph, items
+        if not 0 <= edge_dropout < 1:
+            raise ValueError(f"mm-gnn: edge_dropout must be in [0, 1), got {edge_dropout!r}")
+        if graph_input not in ("id", "fused"):
+            raise ValueError(f"mm-gnn: graph_input must be 'id' or 'fused', got {graph_input!r}")
+        self.graph, self.items, self.graph_input = graph, items, graph_input
         self.layers, self.item_layers, self.knn_k, self.reg = layers, item_layers, knn_k, reg
         self.adj = bipartite_adjacency(graph)
+        self.edge_dropout = edge_dropout
+        self.pruner = DegreePruner(graph) if edge_dropout else None
+        self._pruned: SparseOp | None = None
         self.user = nn.Embedding(graph.n_users, dim)
         self.item = nn.Embedding(graph.n_items, dim)
         nn.init.xavier_uniform_(self.user.weight)
@@ -53,6 +67,18 @@ class MMGNNTeacher(EmbeddingRecommender):
         make = items.fusion_factory or (lambda names, d: FUSIONS.get("cross-attention")(names, d))
         self.fusion = make(list(items.names), dim)
         self._knn: tuple[object, SparseOp | None] | None = None
+
+    def new_epoch(self) -> None:
+        """Resample the pruned training graph (when ``edge_dropout`` > 0)."""
+        self._pruned = self.pruner.sample(self.edge_dropout) if self.pruner is not None else None
+
+    def user_item_graph(self) -> SparseOp:
+        """The pruned graph while training with ``edge_dropout``, the full train graph otherwise."""
+        if not self.training or self.pruner is None:
+            return self.adj
+        if self._pruned is None:
+            self.new_epoch()
+        return self._pruned  # type: ignore[return-value]
 
     def item_graph(self) -> SparseOp | None:
         """The k-NN item graph of the current condition (rebuilt when a robustness mask changes it)."""
@@ -71,7 +97,8 @@ class MMGNNTeacher(EmbeddingRecommender):
         return self.fusion(tokens, avail)
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = propagate(self.adj, torch.cat([self.user.weight, x]), self.layers)
+        items0 = x if self.graph_input == "fused" else self.item.weight
+        out = propagate(self.user_item_graph(), torch.cat([self.user.weight, items0]), self.layers)
         u, i = out[:self.graph.n_users], out[self.graph.n_users:]
         knn = self.item_graph()
         if knn is not None:
@@ -87,4 +114,5 @@ class MMGNNTeacher(EmbeddingRecommender):
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
         x = self._items0()
         u, i = self._forward(x)
-        return bpr_loss(u[users], i[pos], i[neg]) + self.reg * l2(self.user.weight[users], x[pos], x[neg])
+        items0 = x if self.graph_input == "fused" else self.item.weight
+        return bpr_loss(u[users], i[pos], i[neg]) + self.reg * l2(self.user.weight[users], items0[pos], items0[neg])
