@@ -30,7 +30,7 @@ class MMGNNTeacher(EmbeddingRecommender):
 
     def __init__(self, graph: TrainGraph, items: ItemSide | None, *, dim: int = 64, layers: int = 2,
                  item_layers: int = 1, knn_k: int = 10, reg: float = 1e-4,
-                 graph_input: Literal["id", "fused"] = "id", edge_dropout: float = 0.0) -> None:
+                 graph_input: Literal["id", "fused"] = "id", edge_dropout: float = 0.8) -> None:
         """Args:
             dim: embedding and token size.
             layers: user–item propagation layers.
@@ -66,6 +66,12 @@ class MMGNNTeacher(EmbeddingRecommender):
         self.proj = nn.ModuleDict({m: nn.Linear(d, dim) for m, d in items.dims.items()})
         make = items.fusion_factory or (lambda names, d: FUSIONS.get("cross-attention")(names, d))
         self.fusion = make(list(items.names), dim)
+        # the modality part of the fused token enters through a zero-initialised map, measured in units of the
+        # ID embeddings' RMS: training starts from the ID-only model, and the fusion module's output (which is
+        # normalised, on another scale than ID embeddings) cannot swamp the ID signal after a few Adam steps
+        self.modal = nn.Linear(dim, dim)
+        nn.init.zeros_(self.modal.weight)
+        nn.init.zeros_(self.modal.bias)
         self._knn: tuple[object, SparseOp | None] | None = None
 
     def new_epoch(self) -> None:
@@ -94,7 +100,9 @@ class MMGNNTeacher(EmbeddingRecommender):
     def _items0(self) -> torch.Tensor:
         values, avail = self.items()
         tokens = {"id": self.item.weight, **{m: self.proj[m](values[m]) for m in self.items.names}}
-        return self.fusion(tokens, avail)
+        e = self.item.weight
+        scale = e.detach().square().mean().sqrt()
+        return e + scale * self.modal(self.fusion(tokens, avail) - e)
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         items0 = x if self.graph_input == "fused" else self.item.weight
