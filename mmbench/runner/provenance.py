@@ -18,12 +18,17 @@ _PACKAGES = ("mmbench", "torch", "numpy", "pandas", "pydantic", "pyyaml", "click
 
 
 def git_info() -> dict[str, Any]:
-    """SHA and dirtiness of the git checkout holding the mmbench package, or ``"unknown"``."""
+    """SHA and dirtiness of the git checkout holding the mmbench package, or ``"unknown"``.
+
+    Dirty means tracked code, recipes or data differ from the commit; run outputs under ``results/`` do not
+    count (writing them is what runs do).
+    """
     root = Path(mmbench.__file__).resolve().parent.parent
     try:
         sha = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
                              timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
+                                ".", ":(exclude)results"],
                                capture_output=True, text=True, timeout=10, check=True).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return {"sha": "unknown", "dirty": None}
