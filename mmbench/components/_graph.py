@@ -8,12 +8,17 @@ transpose, so a training step costs two CSR products per layer and nothing is tr
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from mmbench.data.types import TrainGraph
+
+if TYPE_CHECKING:
+    from mmbench.components._items import ItemSide
 
 
 def csr(rows: np.ndarray | torch.Tensor, cols: np.ndarray | torch.Tensor, values: np.ndarray | torch.Tensor,
@@ -152,3 +157,48 @@ class DegreePruner:
         w = deg_u[u] ** -0.5 * deg_i[i] ** -0.5
         return SparseOp.of(torch.cat([u, n_u + i]), torch.cat([n_u + i, u]), torch.cat([w, w]),
                            (n_u + n_i, n_u + n_i), symmetric=True)
+
+
+class UserItemGraph:
+    """The user–item graph a model propagates over: a pruned sample while training, the full graph otherwise.
+
+    With ``dropout`` > 0 the training graph is FREEDOM's degree-sensitive sample, redrawn by :meth:`resample`
+    (the trainer's ``new_epoch`` hook) and drawn on first use if no epoch has started.
+    """
+
+    def __init__(self, graph: TrainGraph, dropout: float = 0.0) -> None:
+        self.full = bipartite_adjacency(graph)
+        self.dropout = dropout
+        self.pruner = DegreePruner(graph) if dropout else None
+        self._sample: SparseOp | None = None
+
+    def resample(self) -> None:
+        self._sample = self.pruner.sample(self.dropout) if self.pruner is not None else None
+
+    def get(self, training: bool) -> SparseOp:
+        if not training or self.pruner is None:
+            return self.full
+        if self._sample is None:
+            self.resample()
+        return self._sample  # type: ignore[return-value]
+
+
+class ModalityKNN:
+    """The frozen k-NN item graph of an item side's modalities, weighted per modality.
+
+    Rebuilt only when the item side's robustness condition changes (a masked modality gives no neighbours).
+    """
+
+    def __init__(self, items: ItemSide, k: int, weights: Mapping[str, float]) -> None:
+        self.items, self.k, self.weights = items, k, dict(weights)
+        self._cached: tuple[int, SparseOp | None] | None = None
+
+    def get(self) -> SparseOp | None:
+        key = self.items.condition_key()
+        if self._cached is None or self._cached[0] != key:
+            ops = []
+            for m in self.items.names:
+                x, a = self.items.raw(m)
+                ops.append((self.weights[m], knn_graph(x, a & self.items.keep(m), self.k)))
+            self._cached = (key, mix(ops) if ops else None)
+        return self._cached[1]

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from mmbench.components._base import EmbeddingRecommender, bpr_loss
-from mmbench.components._graph import DegreePruner, SparseOp, bipartite_adjacency, knn_graph, mix, propagate
+from mmbench.components._graph import ModalityKNN, SparseOp, UserItemGraph, propagate
 from mmbench.components._items import ItemSide
 from mmbench.data.types import TrainGraph
 from mmbench.errors import MMBenchError
@@ -76,9 +76,9 @@ class FreedomTeacher(EmbeddingRecommender):
         self.knn_k, self.n_mm_layers, self.n_ui_layers = knn_k, n_mm_layers, n_ui_layers
         self.dropout, self.reg_weight = dropout, reg_weight
         self.weights = modality_weights(items.names, mm_image_weight)
-        self.adj = bipartite_adjacency(graph)
-        self.pruner = DegreePruner(graph)
-        self._pruned: SparseOp | None = None
+        self.ui = UserItemGraph(graph, dropout)
+        self.adj = self.ui.full
+        self.knn = ModalityKNN(items, knn_k, self.weights)
         self.user = nn.Embedding(graph.n_users, dim)
         self.item = nn.Embedding(graph.n_items, dim)
         nn.init.xavier_uniform_(self.user.weight)
@@ -87,33 +87,18 @@ class FreedomTeacher(EmbeddingRecommender):
         self.proj = nn.ModuleDict({m: nn.Linear(d, dim, bias=False) for m, d in items.dims.items()})
         self.feature_offset = nn.ParameterDict(
             {m: nn.Parameter(torch.zeros(graph.n_items, d)) for m, d in items.dims.items()} if tune_features else {})
-        self._knn: tuple[object, SparseOp | None] | None = None
 
     def new_epoch(self) -> None:
         """Degree-sensitive edge pruning: resample the training graph (global torch RNG)."""
-        if self.dropout == 0:
-            self._pruned = self.adj
-            return
-        self._pruned = self.pruner.sample(self.dropout)
+        self.ui.resample()
 
     def user_item_graph(self) -> SparseOp:
         """The pruned graph while training (pruned now if no epoch has started), the full one otherwise."""
-        if not self.training:
-            return self.adj
-        if self._pruned is None:
-            self.new_epoch()
-        return self._pruned  # type: ignore[return-value]
+        return self.ui.get(self.training)
 
     def item_graph(self) -> SparseOp | None:
         """The frozen k-NN item graph of the current condition (rebuilt when a robustness mask changes it)."""
-        key = self.items.condition_key()
-        if self._knn is None or self._knn[0] != key:
-            ops = []
-            for m in self.items.names:
-                x, a = self.items.raw(m)
-                ops.append((self.weights[m], knn_graph(x, a & self.items.keep(m), self.knn_k)))
-            self._knn = (key, mix(ops) if self.n_mm_layers else None)
-        return self._knn[1]
+        return self.knn.get() if self.n_mm_layers else None
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         out = propagate(self.user_item_graph(), torch.cat([self.user.weight, self.item.weight]), self.n_ui_layers)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from mmbench.components._base import EmbeddingRecommender, bpr_loss, l2
-from mmbench.components._graph import DegreePruner, SparseOp, bipartite_adjacency, knn_graph, mix, propagate
+from mmbench.components._graph import ModalityKNN, SparseOp, UserItemGraph, propagate
 from mmbench.components._items import ItemSide
 from mmbench.data.types import TrainGraph
 from mmbench.errors import MMBenchError
@@ -55,10 +55,9 @@ class MMGNNTeacher(EmbeddingRecommender):
             raise ValueError(f"mm-gnn: graph_input must be 'id' or 'fused', got {graph_input!r}")
         self.graph, self.items, self.graph_input = graph, items, graph_input
         self.layers, self.item_layers, self.knn_k, self.reg = layers, item_layers, knn_k, reg
-        self.adj = bipartite_adjacency(graph)
-        self.edge_dropout = edge_dropout
-        self.pruner = DegreePruner(graph) if edge_dropout else None
-        self._pruned: SparseOp | None = None
+        self.ui = UserItemGraph(graph, edge_dropout)
+        self.knn = ModalityKNN(items, knn_k, {m: 1.0 / len(items.names) for m in items.names}) \
+            if item_layers else None
         self.user = nn.Embedding(graph.n_users, dim)
         self.item = nn.Embedding(graph.n_items, dim)
         nn.init.xavier_uniform_(self.user.weight)
@@ -72,30 +71,14 @@ class MMGNNTeacher(EmbeddingRecommender):
         self.modal = nn.Linear(dim, dim)
         nn.init.zeros_(self.modal.weight)
         nn.init.zeros_(self.modal.bias)
-        self._knn: tuple[object, SparseOp | None] | None = None
 
     def new_epoch(self) -> None:
         """Resample the pruned training graph (when ``edge_dropout`` > 0)."""
-        self._pruned = self.pruner.sample(self.edge_dropout) if self.pruner is not None else None
-
-    def user_item_graph(self) -> SparseOp:
-        """The pruned graph while training with ``edge_dropout``, the full train graph otherwise."""
-        if not self.training or self.pruner is None:
-            return self.adj
-        if self._pruned is None:
-            self.new_epoch()
-        return self._pruned  # type: ignore[return-value]
+        self.ui.resample()
 
     def item_graph(self) -> SparseOp | None:
         """The k-NN item graph of the current condition (rebuilt when a robustness mask changes it)."""
-        key = self.items.condition_key()
-        if self._knn is None or self._knn[0] != key:
-            ops = []
-            for m in self.items.names:
-                x, a = self.items.raw(m)
-                ops.append((1.0 / len(self.items.names), knn_graph(x, a & self.items.keep(m), self.knn_k)))
-            self._knn = (key, mix(ops) if ops and self.item_layers else None)
-        return self._knn[1]
+        return self.knn.get() if self.knn is not None else None
 
     def _items0(self) -> torch.Tensor:
         values, avail = self.items()
@@ -106,7 +89,7 @@ class MMGNNTeacher(EmbeddingRecommender):
 
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         items0 = x if self.graph_input == "fused" else self.item.weight
-        out = propagate(self.user_item_graph(), torch.cat([self.user.weight, items0]), self.layers)
+        out = propagate(self.ui.get(self.training), torch.cat([self.user.weight, items0]), self.layers)
         u, i = out[:self.graph.n_users], out[self.graph.n_users:]
         knn = self.item_graph()
         if knn is not None:
