@@ -26,8 +26,17 @@ import torch
 from torch import nn
 
 from mmbench.data.types import TrainGraph
+from mmbench.errors import MMBenchError
 
 FusionFactory = Callable[[Sequence[str], int], nn.Module]
+
+
+def require_features(items: ItemSide | None, model: str, why: str, fix: str) -> ItemSide:
+    """``items`` if it has at least one modality; else one error naming the model, why it needs them, the fix."""
+    if items is None or not items.names:
+        absent = f" (absent from every item: {', '.join(items.absent)})" if items is not None and items.absent else ""
+        raise MMBenchError(f"{model} needs item features: {why}; the recipe has none{absent}. Fix: {fix}")
+    return items
 
 
 class ItemSide(nn.Module):

@@ -9,9 +9,8 @@ from torch import nn
 
 from mmbench.components._base import EmbeddingRecommender, bpr_loss
 from mmbench.components._graph import ModalityKNN, SparseOp, UserItemGraph, propagate
-from mmbench.components._items import ItemSide
+from mmbench.components._items import ItemSide, require_features
 from mmbench.data.types import TrainGraph
-from mmbench.errors import MMBenchError
 from mmbench.kinds import register_teacher
 
 
@@ -66,12 +65,9 @@ class FreedomTeacher(EmbeddingRecommender):
                              f"n_ui_layers ≥ 0, 0 ≤ dropout < 1, reg_weight ≥ 0; got dim={dim}, knn_k={knn_k}, "
                              f"mm_image_weight={mm_image_weight}, n_mm_layers={n_mm_layers}, "
                              f"n_ui_layers={n_ui_layers}, dropout={dropout}, reg_weight={reg_weight}")
-        if items is None or not items.names:
-            absent = f" (absent from every item: {', '.join(items.absent)})" if items is not None and items.absent \
-                else ""
-            raise MMBenchError(f"freedom needs item features: its item–item graph is built from them, and FREEDOM "
-                               f"without features is not FREEDOM; the recipe has none{absent}. Fix: add e.g. "
-                               f"`encoders: {{text: {{name: minilm}}}}`, or use the `lightgcn` student")
+        items = require_features(items, "freedom", "its item–item graph is built from them, and FREEDOM without "
+                                 "features is not FREEDOM", "add e.g. `encoders: {text: {name: minilm}}`, or use "
+                                 "the `lightgcn` student")
         self.graph, self.items = graph, items
         self.knn_k, self.n_mm_layers, self.n_ui_layers = knn_k, n_mm_layers, n_ui_layers
         self.dropout, self.reg_weight = dropout, reg_weight

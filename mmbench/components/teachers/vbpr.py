@@ -6,9 +6,8 @@ import torch
 from torch import nn
 
 from mmbench.components._base import EmbeddingRecommender, bpr_loss, l2
-from mmbench.components._items import ItemSide
+from mmbench.components._items import ItemSide, require_features
 from mmbench.data.types import TrainGraph
-from mmbench.errors import MMBenchError
 from mmbench.kinds import register_teacher
 
 
@@ -37,12 +36,9 @@ class VBPRTeacher(EmbeddingRecommender):
         if dim < 1 or visual_dim < 1 or reg < 0:
             raise ValueError(f"vbpr: need dim ≥ 1, visual_dim ≥ 1, reg ≥ 0; got dim={dim}, "
                              f"visual_dim={visual_dim}, reg={reg}")
-        if items is None or not items.names:
-            absent = f" (absent from every item: {', '.join(items.absent)})" if items is not None and items.absent \
-                else ""
-            raise MMBenchError(f"vbpr needs item features for its visual factor; the recipe has none{absent}. "
-                               f"Fix: add e.g. `encoders: {{image: {{name: clip-image}}}}`, or use the `mf` "
-                               f"student for plain BPR-MF")
+        items = require_features(items, "vbpr", "its visual factor is built from them",
+                                 "add e.g. `encoders: {image: {name: clip-image}}`, or use the `mf` student for "
+                                 "plain BPR-MF")
         self.graph, self.items, self.reg = graph, items, reg
         n_features = sum(items.dims[m] for m in items.names)
         self.user = nn.Embedding(graph.n_users, dim + visual_dim)  # [γ_u, θ_u], one table as in MMRec
