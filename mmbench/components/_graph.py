@@ -67,18 +67,24 @@ class _SpMM(torch.autograd.Function):
         return None, None, torch.sparse.mm(ctx.transpose, grad.contiguous())
 
 
+def unique_edges(graph: TrainGraph) -> tuple[torch.Tensor, torch.Tensor]:
+    """The train graph's distinct (user, item) edges, sorted."""
+    keys = np.unique(graph.user.astype(np.int64) * graph.n_items + graph.item.astype(np.int64))
+    return torch.as_tensor(keys // graph.n_items), torch.as_tensor(keys % graph.n_items)
+
+
+def normalized_bipartite(u: torch.Tensor, i: torch.Tensor, n_users: int, n_items: int) -> SparseOp:
+    """``D^-1/2 A D^-1/2`` of the bipartite graph with edges (u, i), users first then items."""
+    deg_u = torch.bincount(u, minlength=n_users).double()
+    deg_i = torch.bincount(i, minlength=n_items).double()
+    w = (deg_u[u] ** -0.5 * deg_i[i] ** -0.5).float()
+    return SparseOp.of(torch.cat([u, n_users + i]), torch.cat([n_users + i, u]), torch.cat([w, w]),
+                       (n_users + n_items, n_users + n_items), symmetric=True)
+
+
 def bipartite_adjacency(graph: TrainGraph) -> SparseOp:
     """LightGCN's ``D^-1/2 A D^-1/2`` over users then items, from the train edges (duplicates counted once)."""
-    n_u, n_i = graph.n_users, graph.n_items
-    keys = np.unique(graph.user.astype(np.int64) * n_i + graph.item.astype(np.int64))
-    u, i = keys // n_i, keys % n_i
-    deg = np.concatenate([np.bincount(u, minlength=n_u), np.bincount(i, minlength=n_i)]).astype(np.float64)
-    inv = np.zeros_like(deg)
-    inv[deg > 0] = deg[deg > 0] ** -0.5
-    w = inv[u] * inv[n_u + i]
-    rows = np.concatenate([u, n_u + i])
-    cols = np.concatenate([n_u + i, u])
-    return SparseOp.of(rows, cols, np.concatenate([w, w]), (n_u + n_i, n_u + n_i), symmetric=True)
+    return normalized_bipartite(*unique_edges(graph), graph.n_users, graph.n_items)
 
 
 def propagate(adj: SparseOp, ego: torch.Tensor, layers: int) -> torch.Tensor:
@@ -139,24 +145,17 @@ class DegreePruner:
     """
 
     def __init__(self, graph: TrainGraph) -> None:
-        keys = np.unique(graph.user.astype(np.int64) * graph.n_items + graph.item.astype(np.int64))
         self.n_users, self.n_items = graph.n_users, graph.n_items
-        self.edges = torch.as_tensor(np.stack([keys // graph.n_items, keys % graph.n_items]))
+        self.edges = torch.stack(unique_edges(graph))
         deg_u = torch.bincount(self.edges[0], minlength=graph.n_users).double()
         deg_i = torch.bincount(self.edges[1], minlength=graph.n_items).double()
         self.weight = (deg_u[self.edges[0]] * deg_i[self.edges[1]]) ** -0.5
 
     def sample(self, dropout: float) -> SparseOp:
-        n_u, n_i = self.n_users, self.n_items
         n_keep = max(1, int(len(self.weight) * (1.0 - dropout)))
         # torch.multinomial's own draw without replacement (w / Exp(1), top-k), without its 2^24-edge limit
         keep = torch.topk(self.weight / torch.empty_like(self.weight).exponential_(), n_keep).indices
-        u, i = self.edges[0, keep], self.edges[1, keep]
-        deg_u = torch.bincount(u, minlength=n_u).double()
-        deg_i = torch.bincount(i, minlength=n_i).double()
-        w = deg_u[u] ** -0.5 * deg_i[i] ** -0.5
-        return SparseOp.of(torch.cat([u, n_u + i]), torch.cat([n_u + i, u]), torch.cat([w, w]),
-                           (n_u + n_i, n_u + n_i), symmetric=True)
+        return normalized_bipartite(self.edges[0, keep], self.edges[1, keep], self.n_users, self.n_items)
 
 
 class UserItemGraph:

@@ -19,6 +19,7 @@ from mmbench.data.types import TrainGraph
 from mmbench.errors import MMBenchError
 from mmbench.kinds import DISTILL_LOSSES
 from mmbench.recipe.schema import DistillSpec
+from mmbench.runner.train import sample_unseen, train_keys
 
 
 def _tables(model: nn.Module, role: str, name: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,8 +50,7 @@ class Distiller(nn.Module):
         self.n_items = graph.n_items
         self.n_top = max([int(getattr(loss, "n_top", 0)) for loss in self.losses] + [0])
         self.n_sampled = max([int(getattr(loss, "n_sampled", 0)) for loss in self.losses] + [0])
-        self.keys = torch.sort(torch.as_tensor(graph.user, dtype=torch.long) * graph.n_items
-                               + torch.as_tensor(graph.item, dtype=torch.long)).values
+        self.keys = train_keys(graph)
         self.register_buffer("top", self._teacher_top(graph, chunk), persistent=False)
 
     def _teacher_top(self, graph: TrainGraph, chunk: int) -> torch.Tensor:
@@ -69,21 +69,10 @@ class Distiller(nn.Module):
                 out.append(torch.topk(scores, t, dim=1).indices)
         return torch.cat(out)
 
-    def _is_positive(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        keys = users * self.n_items + items
-        at = torch.searchsorted(self.keys, keys).clamp(max=len(self.keys) - 1)
-        return self.keys[at] == keys
-
     def candidates(self, users: torch.Tensor) -> torch.Tensor:
         """``[B, T + M]``: teacher top-T, then M uniform items outside the user's train items."""
-        sampled = torch.randint(self.n_items, (len(users), self.n_sampled))
-        rows = users[:, None].expand_as(sampled)
-        for _ in range(20):  # resample collisions only; vectorised
-            bad = self._is_positive(rows, sampled)
-            if not bad.any():
-                break
-            sampled[bad] = torch.randint(self.n_items, (int(bad.sum()),))
-        return torch.cat([self.top[users], sampled], dim=1)
+        rows = users[:, None].expand(-1, self.n_sampled)
+        return torch.cat([self.top[users], sample_unseen(self.keys, self.n_items, rows)], dim=1)
 
     def forward(self, student: nn.Module, users: torch.Tensor, pos: torch.Tensor,
                 max_users: int | None = None) -> dict[str, torch.Tensor]:

@@ -118,7 +118,8 @@ def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log
     seed_everything(seed)
     model, items = build_model(role, spec, recipe, split, features or {})
     kd = role == "student" and bool(recipe.distill) and teacher is not None
-    tag = "student + KD" if kd else ("student without KD" if role == "baseline" and loc == ("student",) else role)
+    no_kd_twin = role == "baseline" and loc == ("student",)  # the KD student's same-budget twin (model_slots)
+    tag = "student + KD" if kd else ("student without KD" if no_kd_twin else role)
     log(f"[{tag}] {spec.name} {spec.params}")
     distiller = None
     if kd:
@@ -147,7 +148,7 @@ def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log
         timings={"train_s": fitted.seconds, "test_eval_s": test_s,
                  **({"epoch_s_mean": statistics.fmean(h["seconds"] for h in fitted.history)}
                     if fitted.history else {})},
-        distill=kd_info, without_kd_of="student" if role == "baseline" and loc == ("student",) else None,
+        distill=kd_info, without_kd_of="student" if no_kd_twin else None,
         items=items.info() if items is not None else None,
         served="folded adapter" if served is not model else None, resumed_from_epoch=fitted.resumed_from or None)
     return result, model

@@ -28,6 +28,29 @@ class TrainingError(MMBenchError):
     """Training cannot continue (non-finite loss)."""
 
 
+def train_keys(graph: TrainGraph) -> torch.Tensor:
+    """Sorted ``user * n_items + item`` keys of the train pairs, for vectorised membership tests."""
+    users = torch.as_tensor(graph.user, dtype=torch.long)
+    return torch.sort(users * graph.n_items + torch.as_tensor(graph.item, dtype=torch.long)).values
+
+
+def sample_unseen(keys: torch.Tensor, n_items: int, users: torch.Tensor,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+    """One item per entry of ``users`` (any shape), uniform over the items the user has no train pair with.
+
+    Vectorised: draw all, then redraw only the collisions with train pairs (a user owning every item is
+    impossible to fix; after 100 rounds the rare remainder is kept).
+    """
+    items = torch.randint(n_items, users.shape, generator=generator)
+    for _ in range(100):
+        wanted = users * n_items + items
+        bad = keys[torch.searchsorted(keys, wanted).clamp(max=len(keys) - 1)] == wanted
+        if not bad.any():
+            break
+        items[bad] = torch.randint(n_items, (int(bad.sum()),), generator=generator)
+    return items
+
+
 class BPRSampler:
     """Epochs of (user, positive, negative) batches; negatives avoid the user's train items, vectorised."""
 
@@ -35,26 +58,15 @@ class BPRSampler:
         self.n_items = graph.n_items
         self.users = torch.as_tensor(graph.user, dtype=torch.long)
         self.items = torch.as_tensor(graph.item, dtype=torch.long)
-        self.keys = torch.sort(self.users * self.n_items + self.items).values
+        self.keys = train_keys(graph)
         self.gen = generator
-
-    def _is_positive(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        keys = users * self.n_items + items
-        pos = torch.searchsorted(self.keys, keys).clamp(max=len(self.keys) - 1)
-        return self.keys[pos] == keys
 
     def epoch(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         order = torch.randperm(len(self.users), generator=self.gen)
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
-            users, pos = self.users[idx], self.items[idx]
-            neg = torch.randint(self.n_items, (len(idx),), generator=self.gen)
-            for _ in range(100):  # resample only the collisions; a user owning every item is impossible to fix
-                bad = self._is_positive(users, neg)
-                if not bad.any():
-                    break
-                neg[bad] = torch.randint(self.n_items, (int(bad.sum()),), generator=self.gen)
-            yield users, pos, neg
+            users = self.users[idx]
+            yield users, self.items[idx], sample_unseen(self.keys, self.n_items, users, self.gen)
 
 
 @dataclass

@@ -53,6 +53,10 @@ class MMGNNTeacher(EmbeddingRecommender):
             raise ValueError(f"mm-gnn: edge_dropout must be in [0, 1), got {edge_dropout!r}")
         if graph_input not in ("id", "fused"):
             raise ValueError(f"mm-gnn: graph_input must be 'id' or 'fused', got {graph_input!r}")
+        if graph_input == "id" and item_layers == 0:
+            raise ValueError("mm-gnn: with graph_input 'id' the fused tokens enter only through the k-NN item "
+                             "graph, so item_layers 0 would leave the features unused; set item_layers ≥ 1 or "
+                             "graph_input 'fused'")
         self.graph, self.items, self.graph_input = graph, items, graph_input
         self.layers, self.item_layers, self.knn_k, self.reg = layers, item_layers, knn_k, reg
         self.ui = UserItemGraph(graph, edge_dropout)
@@ -87,8 +91,12 @@ class MMGNNTeacher(EmbeddingRecommender):
         scale = e.detach().square().mean().sqrt()
         return e + scale * self.modal(self.fusion(tokens, avail) - e)
 
+    def _ego(self, x: torch.Tensor) -> torch.Tensor:
+        """The items' layer-0 input to the user–item graph: the fused tokens or the ID embeddings."""
+        return x if self.graph_input == "fused" else self.item.weight
+
     def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        items0 = x if self.graph_input == "fused" else self.item.weight
+        items0 = self._ego(x)
         out = propagate(self.ui.get(self.training), torch.cat([self.user.weight, items0]), self.layers)
         u, i = out[:self.graph.n_users], out[self.graph.n_users:]
         knn = self.item_graph()
@@ -105,5 +113,5 @@ class MMGNNTeacher(EmbeddingRecommender):
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
         x = self._items0()
         u, i = self._forward(x)
-        items0 = x if self.graph_input == "fused" else self.item.weight
+        items0 = self._ego(x)
         return bpr_loss(u[users], i[pos], i[neg]) + self.reg * l2(self.user.weight[users], items0[pos], items0[neg])

@@ -291,3 +291,15 @@ def test_teacher_learns_on_real_data(name, small_split):
     scores = model.eval().score(torch.arange(graph.n_users))
     rand = torch.randint(graph.n_items, (len(users),), generator=torch.Generator().manual_seed(0))
     assert (scores[users, items] > scores[users, rand]).float().mean() > 0.7  # random: 0.5
+
+
+def test_mm_gnn_refuses_settings_that_leave_the_features_unused():
+    with pytest.raises(ValueError, match="item_layers 0 would leave the features unused"):
+        build("mm-gnn", graph_input="id", item_layers=0)
+    build("mm-gnn", graph_input="fused", item_layers=0)  # features enter through the user–item graph
+
+
+def test_mm_gnn_starts_as_the_id_only_model():
+    """The modality map is zero at init: the fused token equals the ID embedding until training moves it."""
+    model = build("mm-gnn")
+    torch.testing.assert_close(model._items0(), model.item.weight)
