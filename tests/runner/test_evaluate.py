@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from mmbench.data.load import load_dataset
+from mmbench.data.splits import make_split
 from mmbench.data.types import Pairs, Split
 from mmbench.errors import MMBenchError
 from mmbench.registry import load_plugins
 from mmbench.runner import evaluate as evaluate_mod
-from mmbench.runner.evaluate import ScoreError, evaluate, metric_columns
+from mmbench.runner.evaluate import ScoreError, evaluate, evaluate_users, metric_columns
 
 TOL = 1e-12
 ALL = ("hr", "recall", "ndcg", "mrr")
@@ -224,11 +226,15 @@ def _brute_force_user(scores: np.ndarray, candidates: list[int], targets: set[in
     return {m: v / count for m, v in total.items()}
 
 
+@pytest.mark.parametrize("budget", [None, 1], ids=["blocks", "one-target-per-block"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_ties_and_masking_match_brute_force(seed):
+def test_ties_and_masking_match_brute_force(seed, budget, monkeypatch):
     # 8 users x 9 items, integer scores in 0..3 (many ties); 0-3 train items, 1-3 valid and 1-2 test targets per
-    # user, drawn with overlaps allowed between parts (a target is never masked). Expected = mean over users of the
-    # average over all tie-breakings of the non-masked candidates.
+    # user, drawn with overlaps allowed between parts (a target is never masked). Expected per user = the average
+    # over all tie-breakings of the non-masked candidates; the mean is over users. A comparison budget of 1 makes
+    # every block one target (a sliced row); the default puts all targets in one block (gathered rows).
+    if budget is not None:
+        monkeypatch.setattr(evaluate_mod, "_CMP_BUDGET", budget)
     rng = np.random.default_rng(seed)
     n_users, n_items = 8, 9
     table = rng.integers(0, 4, size=(n_users, n_items)).astype(np.float32)
@@ -242,6 +248,8 @@ def test_ties_and_masking_match_brute_force(seed):
         hist_parts = ["train"] if part == "valid" else ["train", "valid"]
         ks = [1, 2, 3, 5, 10]
         got = evaluate(table_scorer(torch.from_numpy(table)), sp, part, metrics=ALL, ks=ks)
+        users, values = evaluate_users(table_scorer(torch.from_numpy(table)), sp, part, metrics=ALL, ks=ks)
+        assert users.tolist() == list(range(n_users))
         for k in ks:
             per_user = []
             for u in range(n_users):
@@ -250,8 +258,9 @@ def test_ties_and_masking_match_brute_force(seed):
                 candidates = [i for i in range(n_items) if i not in masked]
                 per_user.append(_brute_force_user(table[u], candidates, targets, k))
             for m, label in zip(ALL, ("HR", "Recall", "NDCG", "MRR")):
-                want = float(np.mean([d[m] for d in per_user]))
-                assert got[f"{label}@{k}"] == pytest.approx(want, abs=TOL), (part, m, k)
+                want = [d[m] for d in per_user]
+                assert values[f"{label}@{k}"].tolist() == pytest.approx(want, abs=TOL), (part, m, k)
+                assert got[f"{label}@{k}"] == pytest.approx(float(np.mean(want)), abs=TOL), (part, m, k)
 
 
 # --------------------------------------------------------------------------------------------- masking
@@ -413,15 +422,18 @@ def test_batch_size_does_not_change_results(part):
     assert 0.0 < results[0]["NDCG@20"] < 1.0
 
 
-def test_comparison_chunking_does_not_change_results(monkeypatch):
+def test_comparison_blocks_do_not_change_results(monkeypatch):
     sp, table = _random_mixed_split(1, 120, 200)
     kw = dict(metrics=ALL, ks=[1, 10, 20])
-    want = evaluate(table_scorer(table), sp, "test", **kw)
-    # a tiny comparison budget forces one row per chunk inside rank_batch
-    monkeypatch.setattr(evaluate_mod, "_CMP_BUDGET", 1)
-    assert evaluate(table_scorer(table), sp, "test", **kw) == want
-    monkeypatch.setattr(evaluate_mod, "_CMP_BUDGET", 5000)
-    assert evaluate(table_scorer(table), sp, "test", batch_size=33, **kw) == want
+    want_users, want = evaluate_users(table_scorer(table), sp, "test", **kw)
+    # budget 1: one target per block (a sliced score row); 5000 comparisons = 25 targets per block, mixing
+    # one-target and several-target users (gathered rows); per-user values exactly equal
+    for budget, batch_size in [(1, 4096), (5000, 33), (5000, 4096)]:
+        monkeypatch.setattr(evaluate_mod, "_CMP_BUDGET", budget)
+        users, got = evaluate_users(table_scorer(table), sp, "test", batch_size=batch_size, **kw)
+        np.testing.assert_array_equal(users, want_users)
+        for col in want:
+            assert torch.equal(got[col], want[col]), (budget, batch_size, col)
 
 
 def test_score_dtype_and_order_of_pairs_do_not_matter():
@@ -445,6 +457,50 @@ def test_score_dtype_and_order_of_pairs_do_not_matter():
     assert evaluate(table_scorer(table), sp2, "valid", **kw) == want
 
 
+# --------------------------------------------------------------------------------------------- per user
+
+
+def test_evaluate_users_returns_the_users_with_targets_and_their_values():
+    # as in test_mean_is_over_users_with_targets_only: user 1 has no valid item; user 0 hits, user 2 misses at K=1
+    table = torch.tensor([[3.0, 2.0, 1.0], [3.0, 2.0, 1.0], [3.0, 2.0, 1.0]])
+    sp = split(3, 3, Pairs(ints(), ints()), pairs((2, 1), (0, 0)), pairs((1, 2)))
+    users, values = evaluate_users(table_scorer(table), sp, "valid", metrics=["hr", "mrr"], ks=[1, 2])
+    assert users.tolist() == [0, 2]
+    assert list(values) == ["HR@1", "HR@2", "MRR@1", "MRR@2"]
+    assert values["HR@1"].dtype == torch.float64
+    assert values["HR@1"].tolist() == [1.0, 0.0]
+    assert values["HR@2"].tolist() == [1.0, 1.0]
+    assert values["MRR@2"].tolist() == [1.0, 0.5]
+
+
+@pytest.mark.parametrize("part", ["valid", "test"])
+def test_evaluate_is_the_mean_of_evaluate_users(part):
+    sp, table = _random_mixed_split(3, 150, 120)
+    kw = dict(metrics=ALL, ks=[1, 5, 20])
+    users, values = evaluate_users(table_scorer(table), sp, part, **kw)
+    got = evaluate(table_scorer(table), sp, part, **kw)
+    # the users with targets in this part, increasing; some users have none
+    np.testing.assert_array_equal(users, np.unique(getattr(sp, part).user))
+    assert 0 < len(users) < sp.n_users and np.all(np.diff(users) > 0)
+    assert list(values) == list(got) == metric_columns(ALL, [1, 5, 20])
+    for col, v in values.items():
+        assert v.dtype == torch.float64 and v.shape == (len(users),)
+        assert float(v.mean()) == got[col]  # exactly
+    assert values["NDCG@20"].min() == 0.0 < values["NDCG@20"].max()
+
+
+@pytest.mark.parametrize("part", ["valid", "test"])
+def test_per_user_values_do_not_depend_on_batch_size(part):
+    sp, table = _random_mixed_split(4, 200, 150)
+    kw = dict(metrics=ALL, ks=[1, 10])
+    want_users, want = evaluate_users(table_scorer(table), sp, part, batch_size=10_000, **kw)
+    for b in (1, 7, 64):
+        users, got = evaluate_users(table_scorer(table), sp, part, batch_size=b, **kw)
+        np.testing.assert_array_equal(users, want_users)
+        for col in want:
+            assert torch.equal(got[col], want[col]), (b, col)
+
+
 # --------------------------------------------------------------------------------------------- errors
 
 
@@ -465,6 +521,20 @@ def test_nan_raises_score_error():
     with pytest.raises(ScoreError, match="NaN"):
         evaluate(table_scorer(bad), sp, "valid", metrics=["hr"], ks=[10])
     assert issubclass(ScoreError, MMBenchError)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64])
+@pytest.mark.parametrize("where", [(0, 0), (1, 517), (2, 999), (1, 3)])
+def test_nan_anywhere_in_a_wide_batch_raises(dtype, where):
+    # a single NaN at the start, middle or end of a row, in a target's column (item 3 of user 1) or not, next to
+    # +-inf scores: vectorised reductions must not skip it
+    table = torch.rand(3, 1000, generator=torch.Generator().manual_seed(0)).to(dtype)
+    table[:, 10], table[:, 11] = torch.inf, -torch.inf
+    sp = split(3, 1000, Pairs(ints(), ints()), pairs((0, 1), (1, 3), (2, 5)), pairs((0, 2)))
+    evaluate(table_scorer(table), sp, "valid", metrics=["hr"], ks=[10])  # fine without the NaN
+    table[where] = float("nan")
+    with pytest.raises(ScoreError, match="NaN"):
+        evaluate(table_scorer(table), sp, "valid", metrics=["hr"], ks=[10])
 
 
 @pytest.mark.parametrize("part", ["train", "Valid", "all", ""])
@@ -492,3 +562,61 @@ def test_float64_scores_keep_their_precision():
     scores = torch.tensor([[1.0 + 1e-12, 1.0, 0.5]], dtype=torch.float64)
     out = evaluate(lambda users: scores[users], split, "valid", metrics=["hr"], ks=[1])
     assert out["HR@1"] == 1.0
+
+
+# --------------------------------------------------------------------------------------------- recbole
+
+
+@pytest.fixture(scope="module")
+def small_ratio_split() -> Split:
+    """The same 400 Amazon Beauty users, split ratio-8-1-1: users with several targets."""
+    return make_split("ratio-8-1-1", load_dataset("amazon-beauty", {"max_users": 400}).interactions)
+
+
+def recbole_hits(scores: torch.Tensor, users: np.ndarray, history: Pairs, targets: Pairs, k: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """RecBole 1.2.1's full-sort hit matrix: ``Trainer._full_sort_batch_eval`` sets the history to -inf, then
+    ``Collector.eval_batch_collect`` takes the top K and gathers a 0/1 positive matrix; plus positives per user."""
+    scores = scores.clone()
+    keep = np.isin(history.user, users)
+    scores[np.searchsorted(users, history.user[keep]), history.item[keep]] = -torch.inf
+    _, topk_idx = torch.topk(scores, k)
+    pos_matrix = torch.zeros_like(scores, dtype=torch.int)
+    pos_matrix[np.searchsorted(users, targets.user), targets.item] = 1
+    return pos_matrix.gather(1, topk_idx).numpy(), pos_matrix.sum(1).numpy()
+
+
+@pytest.mark.parametrize("part", ["valid", "test"])
+@pytest.mark.parametrize("split_fixture", ["small_split", "small_ratio_split"])
+def test_per_user_values_match_recbole_on_a_real_split(split_fixture, part, request):
+    pytest.importorskip("recbole")
+    from mmbench.interop import recbole_compat
+
+    recbole_compat.apply()  # RecBole 1.2.1's metrics still use numpy aliases removed in numpy 2
+    from recbole.evaluator import metrics as recbole_metrics
+
+    sp: Split = request.getfixturevalue(split_fixture)
+    ks = [5, 10, 20]
+    targets = getattr(sp, part)
+    history = sp.train if part == "valid" else Pairs(np.concatenate([sp.train.user, sp.valid.user]),
+                                                     np.concatenate([sp.train.item, sp.valid.item]))
+    # RecBole masks every earlier item, mmbench never masks a target: comparable only without re-consumptions
+    assert not np.isin(targets.keys(sp.n_items), history.keys(sp.n_items)).any()
+    # a tie-free scorer (continuous float64 noise) with the targets boosted by a random amount, so that they land
+    # at every position of the top 20 and beyond
+    gen = torch.Generator().manual_seed(0)
+    table = torch.randn(sp.n_users, sp.n_items, dtype=torch.float64, generator=gen)
+    table[targets.user, targets.item] += 4.0 * torch.rand(len(targets), dtype=torch.float64, generator=gen)
+    users, ours = evaluate_users(table_scorer(table), sp, part, metrics=ALL, ks=ks, batch_size=97)
+
+    hits, pos_len = recbole_hits(table[users], users, history, targets, max(ks))
+    assert 0.1 < hits[:, :5].any(1).mean() and hits.any(1).mean() < 0.9  # hits inside and outside the top K
+    cfg = {"topk": ks, "metric_decimal_place": 12}
+    theirs = {"HR": recbole_metrics.Hit(cfg).metric_info(hits),
+              "Recall": recbole_metrics.Recall(cfg).metric_info(hits, pos_len),
+              "NDCG": recbole_metrics.NDCG(cfg).metric_info(hits, pos_len),
+              "MRR": recbole_metrics.MRR(cfg).metric_info(hits)}
+    for label, value in theirs.items():
+        for k in ks:
+            np.testing.assert_allclose(ours[f"{label}@{k}"].numpy(), value[:, k - 1], rtol=0, atol=1e-6,
+                                       err_msg=f"{label}@{k}")
