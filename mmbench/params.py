@@ -118,8 +118,8 @@ def check_params(obj: object, params: Mapping[str, Any], label: str) -> tuple[di
             loc = tuple(err["loc"])
             if err["type"] == "extra_forbidden":
                 hint = did_you_mean(str(loc[-1]), list(specs))
-                known = ", ".join(specs) or "none"
-                issues.append((loc, f"unknown parameter of {label}; {hint + ' ' if hint else ''}(its parameters: {known})"))
+                known = f"its parameters: {', '.join(specs)}" if specs else "it takes no parameters"
+                issues.append((loc, f"unknown parameter of {label}{'; ' + hint if hint else ''} ({known})"))
             elif err["type"] == "missing":
                 spec = specs.get(str(loc[0]))
                 issues.append((loc, f"required parameter of {label} is missing ({spec.type_repr if spec else '?'})"))

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmbench.components._items import ItemSide
+
 
 def bpr_loss(u: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
     """Mean BPR loss ``-log σ(u·p - u·n)`` of a batch."""
@@ -23,12 +25,22 @@ class EmbeddingRecommender(nn.Module):
     """Base for models whose score is ``users @ items.T``: :meth:`embeddings` is all a subclass provides.
 
     In eval mode the tables are computed once and reused for every ``score`` call (evaluation batches,
-    latency requests); switching mode or loading weights drops them.
+    latency requests); switching mode, loading weights or changing the item side's robustness condition
+    (a missing-modality mask or another imputer) drops them.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._tables: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._tables_key: tuple[int, ...] = ()
+        self._sides: list[ItemSide] | None = None
+
+    def _condition(self) -> tuple[int, ...]:
+        # every item side this model reads (its own, an adapter's): tables computed under one mask never serve
+        # another; the list is found once, so a cached request costs no module walk
+        if self._sides is None:
+            self._sides = [m for m in self.modules() if isinstance(m, ItemSide)]
+        return tuple(side.condition_key() for side in self._sides)
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(users [n_users, d], items [n_items, d])`` with ``score = users @ items.T``."""
@@ -38,10 +50,11 @@ class EmbeddingRecommender(nn.Module):
         """The embeddings, cached while the model is in eval mode."""
         if self.training:
             return self.embeddings()
-        if self._tables is None:
+        key = self._condition()
+        if self._tables is None or key != self._tables_key:
             with torch.no_grad():
                 u, i = self.embeddings()
-            self._tables = (u.detach(), i.detach())
+            self._tables, self._tables_key = (u.detach(), i.detach()), key
         return self._tables
 
     def score(self, users: torch.Tensor) -> torch.Tensor:

@@ -185,7 +185,10 @@ class UserItemGraph:
 class ModalityKNN:
     """The frozen k-NN item graph of an item side's modalities, weighted per modality.
 
-    Rebuilt only when the item side's robustness condition changes (a masked modality gives no neighbours).
+    Built from the item side's features without dropout: with an imputer, from the imputed rows (an item
+    missing a modality gets neighbours through its imputed features); without one, an item missing the
+    modality gets no neighbours. Rebuilt only when the item side's condition (a robustness mask, a test-time
+    imputer) changes.
     """
 
     def __init__(self, items: ItemSide, k: int, weights: Mapping[str, float]) -> None:
@@ -195,9 +198,7 @@ class ModalityKNN:
     def get(self) -> SparseOp | None:
         key = self.items.condition_key()
         if self._cached is None or self._cached[0] != key:
-            ops = []
-            for m in self.items.names:
-                x, a = self.items.raw(m)
-                ops.append((self.weights[m], knn_graph(x, a & self.items.keep(m), self.k)))
+            values, avail = self.items.frozen()
+            ops = [(self.weights[m], knn_graph(values[m].detach(), avail[m], self.k)) for m in self.items.names]
             self._cached = (key, mix(ops) if ops else None)
         return self._cached[1]

@@ -110,6 +110,16 @@ class ItemSide(nn.Module):
             values[m], avail[m] = x, a
         return values, avail
 
+    def frozen(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """What :meth:`forward` returns in eval mode (no dropout), whatever the mode: for frozen structures."""
+        was = self.training
+        self.training = False  # this module only: the imputers' own mode is not touched
+        try:
+            with torch.no_grad():
+                return self()
+        finally:
+            self.training = was
+
     def keep(self, modality: str) -> torch.Tensor:
         """Items that keep ``modality`` under the current robustness condition (all of them by default)."""
         cond = self._condition.get(modality)
@@ -129,6 +139,21 @@ class ItemSide(nn.Module):
             yield
         finally:
             self._condition = old
+            self._generation += 1
+
+    @contextmanager
+    def imputing(self, imputer: Callable[[int], nn.Module] | None) -> Iterator[None]:
+        """Evaluate with another imputer (robustness per imputer); ``None`` masks missing modalities instead.
+
+        Only for parameter-free imputers: a trained imputer stays with the model it was trained with.
+        """
+        old = self.imputers
+        self.imputers = nn.ModuleDict({m: imputer(self.dims[m]) for m in self.names}) if imputer else None
+        self._generation += 1
+        try:
+            yield
+        finally:
+            self.imputers = old
             self._generation += 1
 
     def info(self) -> dict[str, Any]:

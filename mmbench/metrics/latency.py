@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]
+RequestHook = Callable[[int], object]
 
 
 def _sync(device: torch.device) -> None:
@@ -25,8 +26,13 @@ def model_size(model: nn.Module) -> dict[str, int]:
 
 
 def measure_latency(score: Scorer, n_users: int, *, k: int, warmup: int, repeats: int, batch_size: int,
-                    seed: int = 0, device: torch.device | None = None) -> dict[str, float | int | str]:
-    """p50/p95 of one-user requests (score all items + top-K) after warm-up, and batched users/s."""
+                    seed: int = 0, device: torch.device | None = None,
+                    encode: RequestHook | None = None) -> dict[str, float | int | str]:
+    """p50/p95 of one-user requests (score all items + top-K) after warm-up, and batched users/s.
+
+    With ``encode``, every single-user request first calls ``encode(i)`` (the feature encoders run on one
+    item's raw inputs, inside the timed region): the request of a model that needs content features.
+    """
     device = device or torch.device("cpu")
     rng = np.random.default_rng(seed)
     users = torch.as_tensor(rng.integers(0, n_users, size=warmup + repeats), dtype=torch.long, device=device)
@@ -35,6 +41,8 @@ def measure_latency(score: Scorer, n_users: int, *, k: int, warmup: int, repeats
         for i, u in enumerate(users):
             _sync(device)
             t0 = time.perf_counter()
+            if encode is not None:
+                encode(i)
             torch.topk(score(u.view(1)), k, dim=1)
             _sync(device)
             if i >= warmup:
@@ -54,5 +62,20 @@ def measure_latency(score: Scorer, n_users: int, *, k: int, warmup: int, repeats
         "throughput_users_per_s": float(throughput),
         "k": k, "repeats": repeats, "warmup": warmup, "batch_size": int(len(batch)),
         "device": str(device), "threads": torch.get_num_threads(),
-        "includes_encoders": False,
+        "includes_encoders": encode is not None,
     }
+
+
+def measure_refresh(build: Callable[[], object], *, repeats: int = 3,
+                    device: torch.device | None = None) -> float:
+    """Median milliseconds to rebuild a model's serving tables from scratch (e.g. after new interactions)."""
+    device = device or torch.device("cpu")
+    times = []
+    with torch.inference_mode():
+        for _ in range(repeats):
+            _sync(device)
+            t0 = time.perf_counter()
+            build()
+            _sync(device)
+            times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1e3)

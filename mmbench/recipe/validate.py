@@ -161,6 +161,9 @@ def semantic_issues(recipe: Recipe) -> list[tuple[Path_, str]]:
     for i, key in enumerate(recipe.eval.robustness.modalities):
         if key != "all" and key not in modalities:
             out.append((("eval", "robustness", "modalities", i), f"no encoder for modality {key!r}"))
+    if recipe.eval.robustness.enabled and not modalities:
+        out.append((("eval", "robustness", "enabled"), "robustness masks encoder features, but the recipe has no "
+                    "`encoders:` (every model would be unaffected); add encoders or set enabled: false"))
     labels = {METRICS.entry(m).meta["label"]: m for m in recipe.eval.metrics if m in METRICS}
     seen: dict[tuple[str, str], Path_] = {}
     for role, loc, spec in recipe.models():
@@ -186,6 +189,7 @@ def semantic_issues(recipe: Recipe) -> list[tuple[Path_, str]]:
 def _value_issues(recipe: Recipe) -> list[tuple[Path_, str]]:
     """Param values the cheap components reject (building them needs no data): found now, not mid-run."""
     from mmbench.kinds import DISTILL_LOSSES, FUSIONS, IMPUTERS
+    from mmbench.params import param_specs
 
     trials: list[tuple[Path_, Any, Any]] = [
         (("distill", i), DISTILL_LOSSES, lambda cls, p: cls(64, 64, **p)) for i in range(len(recipe.distill))]
@@ -193,13 +197,21 @@ def _value_issues(recipe: Recipe) -> list[tuple[Path_, str]]:
         trials.append((("teacher", "fusion"), FUSIONS, lambda cls, p: cls(sorted(recipe.encoders) or ["text"], 64, **p)))
     if recipe.imputer is not None:
         trials.append((("imputer",), IMPUTERS, lambda cls, p: cls(64, **p)))
+
+    def test_time_imputer(cls: Any, p: dict[str, Any]) -> None:
+        if any(t.requires_grad for t in cls(64, **p).parameters()):
+            raise ValueError("this imputer has trainable parameters, so swapped in at test time it would be "
+                             "untrained; train with it instead (recipe `imputer:`) and drop it here")
+
+    trials += [(("eval", "robustness", "imputers", i), IMPUTERS, test_time_imputer)
+               for i in range(len(recipe.eval.robustness.imputers))]
     out: list[tuple[Path_, str]] = []
     for loc, reg, build in trials:
         node: Any = recipe
         for part in loc:
             node = node[part] if isinstance(part, int) else getattr(node, part)
-        if node.name not in reg:
-            continue
+        if node.name not in reg or set(node.params) - set(param_specs(reg.get(node.name))):
+            continue  # unknown component or parameter: reported once, by the component pass
         try:
             build(reg.get(node.name), node.params)
         except (ValueError, TypeError) as exc:

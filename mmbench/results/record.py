@@ -47,6 +47,8 @@ class ModelResult(_Record):
     items: dict[str, Any] | None = Field(None, description="item side: modalities used / absent, dropout, imputer")
     served: str | None = Field(None, description="how the served model differs from the trained one")
     resumed_from_epoch: int | None = None
+    robustness: dict[str, Any] | None = Field(None, description="test metrics under missing modalities "
+                                               "(mmbench.runner.robustness)")
 
 
 class RunRecord(_Record):
@@ -65,4 +67,6 @@ class RunRecord(_Record):
     features: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                                  description="per modality: encoder, identity, cache key, availability")
     models: list[ModelResult]
+    kd: dict[str, Any] | None = Field(None, description="KD report: retention, gain over the no-KD student, "
+                                      "parameter and latency ratios, paired per-user tests")
     timings: dict[str, float]

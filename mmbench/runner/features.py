@@ -164,3 +164,30 @@ def extract_all(encoders: dict[str, EncoderSpec], data: PreparedData, *, use_cac
     """Features of every modality of a recipe, in recipe order."""
     return {m: extract(m, spec, data, use_cache=use_cache, refresh=refresh, progress=progress, log=log)
             for m, spec in encoders.items()}
+
+
+def request_encoder(encoders: dict[str, EncoderSpec], data: PreparedData, modalities: Sequence[str], *,
+                    log: Log = print) -> tuple[Callable[[int], None], dict[str, str]] | None:
+    """A latency hook that encodes one item's raw inputs with each encoder of ``modalities`` (request ``i``
+    takes the ``i``-th item, cycling through items with an input), or None if no modality needs one.
+
+    It is the per-request cost of a model that needs content features for a new or changed item; the
+    encoders are built here once, and warm up in the latency measurement's warm-up requests.
+    """
+    parts = []
+    for m in modalities:
+        spec = encoders[m]
+        entry = ENCODERS.entry(spec.name)
+        inputs, _, _ = encoder_inputs(entry.meta["consumes"], spec, data, log=log, progress=False)
+        have = [i for i in range(len(inputs)) if not isinstance(inputs, list) or inputs[i] is not None]
+        if have:
+            parts.append((entry.obj(**spec.params), inputs, have))
+    if not parts:
+        return None
+
+    def encode(i: int) -> None:
+        for encoder, inputs, have in parts:
+            j = have[(i * 7919) % len(have)]  # a stride through the items: no input is encoded twice in a row
+            encoder.encode(inputs[j:j + 1])
+
+    return encode, {m: encoders[m].name for m in modalities}

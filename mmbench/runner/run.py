@@ -19,33 +19,23 @@ from mmbench.components._items import ItemSide
 from mmbench.data.load import load_dataset
 from mmbench.data.splits import make_split, split_key
 from mmbench.data.types import PreparedData, Split
-from mmbench.errors import MMBenchError
 from mmbench.kinds import DATASETS, FUSIONS, IMPUTERS, STUDENTS, TEACHERS
-from mmbench.metrics.latency import measure_latency, model_size
+from mmbench.metrics.latency import measure_latency, measure_refresh, model_size
 from mmbench.params import param_specs
 from mmbench.recipe.load import recipe_hash
 from mmbench.recipe.schema import ModelSlot, ModelSpec, Recipe
+from mmbench.results.kd import kd_report
 from mmbench.results.record import DatasetInfo, ModelResult, RecipeInfo, RunRecord
 from mmbench.results.store import write_record
 from mmbench.runner import provenance
-from mmbench.runner.evaluate import evaluate
+from mmbench.runner.evaluate import evaluate_users
 from mmbench.runner.distill import Distiller
-from mmbench.runner.features import ModalityFeatures, extract_all
+from mmbench.runner.features import ModalityFeatures, extract_all, request_encoder
+from mmbench.runner.robustness import condition_modalities, evaluate_robustness
 from mmbench.runner.train import Checkpoint, fit, seed_everything
 
 Log = Callable[[str], None]
-
-
-class UnsupportedRecipeError(MMBenchError):
-    """The recipe asks for a stage this runner does not provide yet."""
-
-
-def check_supported(recipe: Recipe) -> None:
-    """Refuse, with one clear message, recipe sections that this version cannot run (never ignore them)."""
-    if recipe.eval.robustness.enabled:
-        raise UnsupportedRecipeError(
-            f"recipe {recipe.name!r} enables eval.robustness, which this mmbench version validates but cannot "
-            f"run yet; fix: set eval.robustness.enabled: false")
+EncoderHooks = Callable[[Sequence[str]], "tuple[Callable[[int], None], dict[str, str]] | None"]
 
 
 def dataset_key(recipe: Recipe) -> str:
@@ -106,14 +96,22 @@ def build_model(role: str, spec: ModelSpec, recipe: Recipe, split: Split,
     entry = (TEACHERS if role == "teacher" else STUDENTS).entry(spec.name)
     if entry.meta.get("features"):
         items = item_side(role, recipe, split, features)
-        return entry.obj(split.graph, items, **spec.params), items
+        model = entry.obj(split.graph, items, **spec.params)
+        # a model that could read features but does not with these params (mf without its adapter) is ID-only
+        reads = items is not None and any(m is items for m in model.modules())
+        return model, items if reads else None
     return entry.obj(split.graph, **spec.params), None
 
 
 def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log, *,
               features: dict[str, ModalityFeatures] | None = None, teacher: nn.Module | None = None,
-              checkpoints: Path | None = None, fingerprint: str = "") -> tuple[ModelResult, nn.Module]:
-    """Build, train (selection on valid; KD from ``teacher``), test once on the served model, and time it."""
+              checkpoints: Path | None = None, fingerprint: str = "",
+              encoder_hooks: EncoderHooks | None = None) -> tuple[ModelResult, nn.Module, dict[str, Any]]:
+    """Build, train (selection on valid; KD from ``teacher``), test once on the served model, time it, and
+    (if the recipe asks) evaluate it under missing modalities.
+
+    Returns the model's result, the trained model, and its per-user test values (for paired tests).
+    """
     role, loc, spec = slot
     seed_everything(seed)
     model, items = build_model(role, spec, recipe, split, features or {})
@@ -133,11 +131,31 @@ def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log
     served = model.folded() if callable(getattr(model, "folded", None)) else model
     t0 = time.perf_counter()
     ev = recipe.eval
-    test = evaluate(served.score, split, "test", metrics=ev.metrics, ks=ev.ks, batch_size=ev.batch_size)
+    _, per_user = evaluate_users(served.score, split, "test", metrics=ev.metrics, ks=ev.ks, batch_size=ev.batch_size)
+    test = {col: float(v.mean()) for col, v in per_user.items()}  # exactly evaluate()'s means
     test_s = time.perf_counter() - t0
     lat = ev.latency
-    latency = measure_latency(served.score, split.n_users, k=lat.k, warmup=lat.warmup, repeats=lat.repeats,
-                              batch_size=lat.batch_size, seed=seed) if lat.enabled else None
+    latency = None
+    if lat.enabled:
+        log("  latency ...")
+        timing = dict(k=lat.k, warmup=lat.warmup, repeats=lat.repeats, batch_size=lat.batch_size, seed=seed)
+        latency = measure_latency(served.score, split.n_users, **timing)
+        embeddings = getattr(served, "embeddings", None)
+        latency["refresh_ms"] = measure_refresh(embeddings) if callable(embeddings) else 0.0
+        hook = encoder_hooks(items.names) if encoder_hooks is not None and items is not None else None
+        if hook is not None:
+            with_enc = measure_latency(served.score, split.n_users, encode=hook[0], **timing)
+            latency.update(latency_enc_ms_p50=with_enc["latency_ms_p50"], latency_enc_ms_p95=with_enc["latency_ms_p95"],
+                           encoders=hook[1])
+        else:  # nothing to encode: serving this model never runs an encoder
+            latency.update(latency_enc_ms_p50=latency["latency_ms_p50"], latency_enc_ms_p95=latency["latency_ms_p95"],
+                           encoders={})
+    robustness = None
+    if ev.robustness.enabled:
+        robustness = evaluate_robustness(
+            model, items, split, ev, modalities=condition_modalities(ev.robustness.modalities, list(recipe.encoders)),
+            clean=test, trained_imputer=recipe.imputer.name if recipe.imputer and items is not None else None,
+            absent=[m for m, f in (features or {}).items() if not f.available.any()], log=log)
     kd_info = {"teacher": recipe.teacher.name,
                "losses": [{"name": d.name, "weight": d.weight, "params": d.params} for d in recipe.distill],
                "candidates": {"teacher_top": distiller.n_top, "sampled": distiller.n_sampled}} if distiller else None
@@ -150,8 +168,9 @@ def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log
                     if fitted.history else {})},
         distill=kd_info, without_kd_of="student" if no_kd_twin else None,
         items=items.info() if items is not None else None,
-        served="folded adapter" if served is not model else None, resumed_from_epoch=fitted.resumed_from or None)
-    return result, model
+        served="folded adapter" if served is not model else None, resumed_from_epoch=fitted.resumed_from or None,
+        robustness=robustness)
+    return result, model, per_user
 
 
 def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None = None,
@@ -162,7 +181,6 @@ def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None
     root, and a run that was killed continues from its last finished epoch; checkpoints are removed once
     the seed's record is written.
     """
-    check_supported(recipe)
     git = provenance.git_info()  # the code as it was when the run started
     t0 = time.perf_counter()
     data, split, data_info = prepare(recipe, log)
@@ -174,6 +192,14 @@ def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None
         f"train/valid/test {len(split.train)}/{len(split.valid)}/{len(split.test)}")
     info = RecipeInfo(name=recipe.name or "recipe", hash=recipe_hash(recipe), path=recipe_path,
                       resolved=recipe.model_dump(mode="json"))
+    hooks: dict[tuple[str, ...], Any] = {}
+
+    def encoder_hooks(modalities: Sequence[str]) -> Any:
+        key = tuple(modalities)
+        if key not in hooks:  # built once per run (encoders load their weights once)
+            hooks[key] = request_encoder(recipe.encoders, data, key, log=log) if key else None
+        return hooks[key]
+
     paths = []
     for seed in dict.fromkeys(seeds or recipe.seeds):  # a seed given twice runs once
         t_seed = time.perf_counter()
@@ -181,19 +207,23 @@ def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None
         fingerprint = f"{info.hash}|{data_info.split_hash}|s{seed}"
         if resume:
             ckpt_dir = cache_root() / "checkpoints" / f"{info.name}-{info.hash[:12]}-{data_info.split_hash}-s{seed}"
-        models, teacher = [], None
+        models, teacher, per_user = [], None, {}
         for slot in model_slots(recipe):
-            result, model = run_model(slot, recipe, split, seed, log, features=features, teacher=teacher,
-                                      checkpoints=ckpt_dir, fingerprint=fingerprint)
+            result, model, values = run_model(slot, recipe, split, seed, log, features=features, teacher=teacher,
+                                      checkpoints=ckpt_dir, fingerprint=fingerprint, encoder_hooks=encoder_hooks)
             models.append(result)
             if slot.role == "teacher":
                 teacher = model
+            kd_role = "baseline" if result.without_kd_of == "student" else slot.role
+            per_user.setdefault(kd_role, values.get(recipe.train.select_metric))
         now = datetime.now(timezone.utc)
         record = RunRecord(
             run_id=f"{info.name}-{info.hash[:8]}-s{seed}-{now.strftime('%Y%m%dT%H%M%S%fZ')}",
             created_at=now.isoformat(timespec="seconds"), recipe=info, dataset=data_info, seed=seed,
             git=git, versions=provenance.package_versions(), hardware=provenance.hardware(),
             features={m: f.info for m, f in features.items()}, models=models,
+            kd=kd_report(models, select_metric=recipe.train.select_metric,
+                         per_user=per_user if all(v is not None for v in per_user.values()) else None),
             timings={"prepare_s": prepare_s, "features_s": features_s, "run_s": time.perf_counter() - t_seed})
         paths.append(write_record(results_dir, record))
         if ckpt_dir is not None:
@@ -212,3 +242,31 @@ def summary_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:
                          **({"latency_ms_p50": m.latency["latency_ms_p50"]} if m.latency else {}),
                          "params": m.size["params"]})
     return rows
+
+
+def kd_lines(paths: Sequence[Path]) -> list[str]:
+    """One line per KD run: retention, gain over the no-KD student, ratios and the paired per-user tests."""
+    out = []
+    for path in paths:
+        rec = RunRecord.model_validate_json(Path(path).read_bytes())
+        kd = rec.kd
+        if not kd:
+            continue
+        metric = kd["tests"]["metric"] if kd.get("tests") else next(iter(kd["metrics"]))
+        m = kd["metrics"].get(metric, {})
+
+        def pct(v: float | None, sign: str = "") -> str:
+            return "n/a" if v is None else f"{v * 100:{sign}.1f}%"
+
+        def p_of(side: str) -> str:
+            p = (kd.get("tests") or {}).get(side, {}).get("p")
+            return "n/a" if p is None else ("<0.001" if p < 1e-3 else f"{p:.3g}")
+
+        ratio = " · ".join(f"{name} {kd[key]:.3g}×" for name, key in (
+            ("params", "params_ratio"), ("latency", "latency_ratio"), ("latency with encoders", "latency_enc_ratio"))
+            if kd.get(key) is not None)
+        out.append(f"KD seed {rec.seed} ({kd['teacher']} → {kd['student']}, {metric}): retention "
+                   f"{pct(m.get('retention'))}, gain over no-KD {pct(m.get('gain'), '+')} "
+                   f"(paired over users p={p_of('vs_baseline')}; vs teacher p={p_of('vs_teacher')}); "
+                   f"student/teacher {ratio or 'n/a'}")
+    return out

@@ -78,3 +78,41 @@ def test_masked_condition_is_item_level_and_restored():
         assert (values["text"][:10] == 0).all()
         assert side.condition_key() != key and torch.equal(side.keep("text"), keep)
     assert side()[1]["text"].all() and side.condition_key() != key
+
+
+def test_test_time_imputer_swaps_in_and_restores():
+    side = _side().eval()
+    key = side.condition_key()
+    with side.imputing(lambda dim: MeanImputer(dim)):
+        assert side.condition_key() != key  # models rebuild condition-dependent tables and graphs
+        values, avail = side()
+        assert avail["image"].all()  # imputed rows count as available
+        mean = side.raw("image")[0][0::2].mean(0)
+        torch.testing.assert_close(values["image"][1], mean)
+    values, avail = side()
+    assert side.imputers is None and not avail["image"][1] and (values["image"][1] == 0).all()
+    assert side.condition_key() != key
+
+
+def test_frozen_view_has_no_dropout_even_in_training():
+    side = _side(dropout={"text": 0.5, "all": 0.5}).train()
+    torch.manual_seed(0)
+    _, avail = side.frozen()
+    assert avail["text"].all() and side.training  # no dropout, mode untouched
+    with side.masked({"text": torch.arange(N) % 4 != 0}):
+        _, avail = side.frozen()
+        assert int((~avail["text"]).sum()) == N // 4
+
+
+def test_knn_graph_follows_the_imputer():
+    from mmbench.components._graph import ModalityKNN
+
+    side = _side().eval()
+    knn = ModalityKNN(side, k=3, weights={"text": 0.5, "image": 0.5})
+    eye = torch.eye(N)
+    plain = knn.get() @ eye
+    with side.imputing(lambda dim: MeanImputer(dim)):
+        imputed = knn.get() @ eye
+    # with the mean image imputed, image-less items get image neighbours: the graph differs
+    assert not torch.equal(plain, imputed)
+    torch.testing.assert_close(knn.get() @ eye, plain)  # and is rebuilt as before once the imputer is gone

@@ -221,3 +221,40 @@ def test_a_component_appears_once_per_role(tmp_path):
         baselines: [{name: pop}, {name: mf, params: {dim: 8}}, {name: mf, params: {dim: 16}}]
     """)
     assert len(issues) == 1 and "baselines[2].name: baseline 'mf' appears twice (also at baselines[1])" in issues[0]
+
+
+def test_robustness_rules(tmp_path):
+    issues = errors_of(tmp_path, """\
+        schema_version: 1
+        dataset: {name: amazon-beauty}
+        student: {name: lightgcn}
+        eval: {robustness: {enabled: true}}
+    """)
+    assert any("eval.robustness.enabled: robustness masks encoder features, but the recipe has no `encoders:`" in i
+               for i in issues)
+    issues = errors_of(tmp_path, """\
+        schema_version: 1
+        dataset: {name: amazon-beauty}
+        encoders: {text: {name: minilm}}
+        student: {name: lightgcn}
+        eval:
+          robustness:
+            enabled: true
+            modalities: [image]
+            imputers: [{name: learned-token}, {name: zero}, {name: mean, params: {foo: 1}}]
+    """)
+    text = "\n".join(issues)
+    assert "eval.robustness.modalities[0]: no encoder for modality 'image'" in text
+    assert "eval.robustness.imputers[0].params: this imputer has trainable parameters" in text
+    assert "eval.robustness.imputers[2].params.foo: unknown parameter of imputer 'mean' (it takes no parameters)" in text
+    assert len([i for i in issues if "imputers[2]" in i]) == 1  # one error per problem, never two
+    assert not any("imputers[1]" in i for i in issues)
+    bad_rate = errors_of(tmp_path, """\
+        schema_version: 1
+        dataset: {name: amazon-beauty}
+        encoders: {text: {name: minilm}}
+        student: {name: lightgcn}
+        eval: {robustness: {enabled: true, rates: [0.5, 1.5], mask_seeds: 0}}
+    """)
+    assert any("eval.robustness.rates[1]" in i for i in bad_rate)
+    assert any("eval.robustness.mask_seeds" in i for i in bad_rate)

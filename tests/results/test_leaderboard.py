@@ -32,8 +32,8 @@ from mmbench.results.store import load_records, write_record
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("MMBENCH_UPDATE_GOLDEN") == "1"
-T95_DF2 = 4.303  # two-sided 95% Student t quantile, 2 degrees of freedom (3 seeds)
-T95_DF1 = 12.706  # 1 degree of freedom (2 seeds)
+T95_DF2 = 4.302652729749462  # two-sided 95% Student t quantile, 2 degrees of freedom (3 seeds)
+T95_DF1 = 12.706204736174694  # 1 degree of freedom (2 seeds)
 METRIC_KEYS = ["HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20"]
 
 HASH_QS = "9c1e5a7b3d2f4e6a"
@@ -155,31 +155,31 @@ def test_golden_output_independent_of_record_order() -> None:
 
 
 def test_golden_json_numbers_by_hand() -> None:
-    """The golden JSON's numbers, recomputed here from the fixture values (t = 4.303 for 3 seeds)."""
+    """The golden JSON's numbers, recomputed here from the fixture values (t = 4.3027 for 3 seeds)."""
     table = json.loads((GOLDEN / "leaderboard.json").read_text(encoding="utf-8"))
     row = by_key(table)[("quickstart", "amazon-beauty", "loo-time", "student", "mf")]
     assert row["seeds"] == 3
-    # HR@5: 0.030, 0.034, 0.032 -> mean 0.032, sample sd 0.002, CI 4.303 * 0.002 / sqrt(3) = 0.0049687
+    # HR@5: 0.030, 0.034, 0.032 -> mean 0.032, sample sd 0.002, CI 4.3027 * 0.002 / sqrt(3) = 0.0049683
     assert row["HR@5"] == pytest.approx(0.032, abs=1e-12)
-    assert row["HR@5_ci95"] == pytest.approx(0.0049687, abs=1e-7)
-    # HR@10: 0.050, 0.056, 0.054 -> mean 0.0533333, sd sqrt(9.3333e-6) = 0.0030551, CI 0.0075898
+    assert row["HR@5_ci95"] == pytest.approx(0.0049683, abs=1e-7)
+    # HR@10: 0.050, 0.056, 0.054 -> mean 0.0533333, sd sqrt(9.3333e-6) = 0.0030551, CI 0.0075892
     assert row["HR@10"] == pytest.approx(0.0533333, abs=1e-7)
-    assert row["HR@10_ci95"] == pytest.approx(0.0075898, abs=1e-7)
-    # NDCG@10: 0.0250, 0.0270, 0.0255 -> mean 0.0258333, sd sqrt(1.0833e-6) = 0.0010408, CI 0.0025858
+    assert row["HR@10_ci95"] == pytest.approx(0.0075892, abs=1e-7)
+    # NDCG@10: 0.0250, 0.0270, 0.0255 -> mean 0.0258333, sd sqrt(1.0833e-6) = 0.0010408, CI 0.0025856
     assert row["NDCG@10"] == pytest.approx(0.0258333, abs=1e-7)
-    assert row["NDCG@10_ci95"] == pytest.approx(0.0025858, abs=1e-7)
-    # latency p50: 1.20, 1.50, 1.35 -> mean 1.35, sd 0.15, CI 4.303 * 0.15 / sqrt(3) = 0.3726507
+    assert row["NDCG@10_ci95"] == pytest.approx(0.0025856, abs=1e-7)
+    # latency p50: 1.20, 1.50, 1.35 -> mean 1.35, sd 0.15, CI 4.3027 * 0.15 / sqrt(3) = 0.3726207
     assert row["latency_ms_p50"] == pytest.approx(1.35, abs=1e-12)
-    assert row["latency_ms_p50_ci95"] == pytest.approx(0.3726508, abs=1e-6)
+    assert row["latency_ms_p50_ci95"] == pytest.approx(0.3726207, abs=1e-6)
     assert row["params"] == MF_PARAMS and "params_ci95" not in row
-    # 2 seeds: t = 12.706; HR@5 0.038, 0.044 -> mean 0.041, sd 0.0042426, CI 12.706 * 0.0042426 / sqrt(2) = 0.038118
+    # 2 seeds: t = 12.7062; HR@5 0.038, 0.044 -> mean 0.041, sd 0.0042426, CI 12.706 * 0.0042426 / sqrt(2) = 0.0381186
     rand = by_key(table)[("quickstart-random", "amazon-beauty", "loo-random", "student", "mf")]
     assert rand["seeds"] == 2
     assert rand["HR@5"] == pytest.approx(0.041, abs=1e-12)
-    assert rand["HR@5_ci95"] == pytest.approx(0.038118, abs=1e-7)
-    # NDCG@5 0.023, 0.026 -> mean 0.0245, CI 12.706 * 0.003 / 2 = 0.019059
+    assert rand["HR@5_ci95"] == pytest.approx(0.0381186, abs=1e-7)
+    # NDCG@5 0.023, 0.026 -> mean 0.0245, CI 12.7062 * 0.003 / 2 = 0.0190593
     assert rand["NDCG@5"] == pytest.approx(0.0245, abs=1e-12)
-    assert rand["NDCG@5_ci95"] == pytest.approx(0.019059, abs=1e-7)
+    assert rand["NDCG@5_ci95"] == pytest.approx(0.0190593, abs=1e-7)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -192,9 +192,9 @@ def test_ci95_formula() -> None:
     vals = [0.030, 0.034, 0.032]
     assert ci95(vals) == pytest.approx(T95_DF2 * 0.002 / math.sqrt(3), rel=1e-9)
     assert ci95([1.0, 3.0]) == pytest.approx(T95_DF1 * math.sqrt(2) / math.sqrt(2), rel=1e-9)
-    # 31 values (30 degrees of freedom) -> 2.042; beyond the table -> the normal 1.96
-    assert ci95([float(i) for i in range(31)]) == pytest.approx(2.042 * stdev(range(31)) / math.sqrt(31))
-    assert ci95([float(i) for i in range(40)]) == pytest.approx(1.96 * stdev(range(40)) / math.sqrt(40))
+    # exact Student t quantiles for any number of seeds (scipy.stats.t.ppf(0.975, df))
+    assert ci95([float(i) for i in range(31)]) == pytest.approx(2.0422724563012378 * stdev(range(31)) / math.sqrt(31))
+    assert ci95([float(i) for i in range(40)]) == pytest.approx(2.022690920036761 * stdev(range(40)) / math.sqrt(40))
 
 
 def test_rows_one_per_recipe_dataset_split_role_component_in_order() -> None:
@@ -223,7 +223,7 @@ def test_rows_means_and_ci_for_three_seeds() -> None:
         assert row[f"{col}_ci95"] == pytest.approx(expected_ci(vals, T95_DF2), rel=1e-9)
     assert row["params"] == MF_PARAMS and isinstance(row["params"], int)
     # the hand-computed value, not just the formula again
-    assert row["HR@5_ci95"] == pytest.approx(0.0049687, abs=1e-7)
+    assert row["HR@5_ci95"] == pytest.approx(0.0049683, abs=1e-7)
 
 
 def test_rows_identical_seeds_have_zero_ci_and_no_latency_when_unmeasured() -> None:
@@ -395,7 +395,7 @@ def test_markdown_cells() -> None:
     mf = cells["quickstart/mf"]
     assert mf[3] == "3"
     assert mf[4] == "0.0320 ± 0.0050"  # HR@5 0.032 ± 0.0049687
-    assert mf[5] == "0.0533 ± 0.0076"  # HR@10 0.053333 ± 0.0075898
+    assert mf[5] == "0.0533 ± 0.0076"  # HR@10 0.053333 ± 0.0075892
     assert mf[10] == "1.350 ± 0.373"  # latency: three decimals
     assert mf[12] == "1,234,560"
     pop = cells["quickstart/pop"]

@@ -14,42 +14,11 @@ from mmbench.results.store import load_records
 from mmbench.runner.distill import Distiller
 from mmbench.runner.run import run_recipe
 
-KD_RECIPE = """\
-schema_version: 1
-dataset: {name: amazon-beauty, params: {max_users: 300}}
-encoders:
-  text: {name: minilm}
-  image: {name: efficientnet-lite0}
-teacher:
-  name: mm-gnn
-  params: {dim: 16, layers: 1}
-  fusion: {name: concat}
-student: {name: lightgcn, params: {dim: 16, layers: 2, adapter: true}}
-distill:
-  - {name: listwise-kl, weight: 1.0, params: {top_k: 10, samples: 20}}
-  - {name: rrd, weight: 0.5, params: {top_k: 5, samples: 20}}
-modality_dropout: {text: 0.3}
-imputer: {name: mean}
-train: {epochs: 2, batch_size: 512, lr: 0.01}
-eval: {ks: [5, 10, 20], latency: {enabled: true, warmup: 1, repeats: 3, batch_size: 32}}
-seeds: [0]
-"""
-
-
-@pytest.fixture(scope="module")
-def kd_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("kd")
-    path = root / "kd.yaml"
-    path.write_text(KD_RECIPE)
-    paths = run_recipe(load_recipe(path), results_dir=root / "res", log=lambda _: None)
-    return root, path, paths, load_records(root / "res")[0]
-
-
 def test_kd_recipe_records_teacher_student_and_baseline(kd_run):
     _, _, paths, rec = kd_run
     assert [(m.role, m.component) for m in rec.models] == [
-        ("teacher", "mm-gnn"), ("student", "lightgcn"), ("baseline", "lightgcn")]
-    teacher, student, baseline = rec.models
+        ("teacher", "mm-gnn"), ("student", "lightgcn"), ("baseline", "lightgcn"), ("baseline", "mf")]
+    teacher, student, baseline, _ = rec.models
     for m in rec.models:
         assert set(m.metrics) == {"valid", "test"} and m.metrics["test"]["NDCG@10"] >= 0
         assert m.selected_on == "valid" and m.latency["latency_ms_p50"] > 0
@@ -159,7 +128,7 @@ def test_a_killed_kd_run_resumes_and_ends_where_an_uninterrupted_run_ends(kd_run
     logs: list[str] = []
     run_recipe(load_recipe(path), results_dir=root / "killed", log=logs.append)
     resumed = load_records(root / "killed")[0]
-    teacher, student, baseline = resumed.models
+    teacher, student, baseline, _ = resumed.models
     assert teacher.resumed_from_epoch == teacher.epochs_run  # finished before the kill: not trained again
     assert student.resumed_from_epoch == 1 and baseline.resumed_from_epoch is None
     assert any("resumed from" in m for m in logs)

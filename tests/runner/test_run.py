@@ -9,7 +9,7 @@ import pytest
 
 from mmbench.recipe.load import load_recipe
 from mmbench.results.store import load_records
-from mmbench.runner.run import UnsupportedRecipeError, dataset_key, run_recipe
+from mmbench.runner.run import dataset_key, run_recipe
 
 RECIPE = """\
 schema_version: 1
@@ -60,13 +60,6 @@ def test_same_seed_reproduces_metrics(recipe_path, tmp_path):
     ra, rb = load_records(tmp_path / "a")[0], load_records(tmp_path / "b")[0]
     assert a[0].name != "" and b[0].name != ""
     assert [m.metrics for m in ra.models] == [m.metrics for m in rb.models]
-
-
-def test_sections_this_runner_cannot_run_are_refused(recipe_path, tmp_path):
-    recipe = load_recipe(recipe_path, ["eval.robustness.enabled=true"])
-    with pytest.raises(UnsupportedRecipeError, match="eval.robustness.enabled"):
-        run_recipe(recipe, results_dir=tmp_path, log=lambda _: None)
-    assert not (tmp_path / "runs").exists()
 
 
 def test_dataset_key_shows_only_non_default_params(recipe_path):

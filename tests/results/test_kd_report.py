@@ -1,0 +1,56 @@
+"""The KD report: per run (retention, gain, ratios) and over seeds (mean ± CI, paired t-test across seeds)."""
+
+from __future__ import annotations
+
+import pytest
+from scipy import stats
+
+from mmbench.results.kd import kd_report, kd_rows
+from test_leaderboard import fixture_records, metrics, model, record
+
+# (teacher, student, no-KD student) NDCG@10 per seed
+SEEDS = [(0.030, 0.031, 0.026), (0.032, 0.030, 0.027), (0.029, 0.031, 0.025)]
+
+
+def kd_models(t: float, s: float, b: float) -> list:
+    teacher = model("teacher", "freedom", metrics(0, 0, 0, 0, t, 0), params=6_000_000, latency=(2.0, 3.0))
+    student = model("student", "lightgcn", metrics(0, 0, 0, 0, s, 0), params=2_000_000, latency=(0.5, 0.7))
+    student = student.model_copy(update={"distill": {"teacher": "freedom"}})
+    twin = model("baseline", "lightgcn", metrics(0, 0, 0, 0, b, 0), params=2_000_000, latency=(0.5, 0.7))
+    twin = twin.model_copy(update={"without_kd_of": "student"})
+    return [teacher, student, twin, model("baseline", "pop", metrics(0, 0, 0, 0, 0.01, 0))]
+
+
+def kd_records() -> list:
+    return [record("kd", seed, kd_models(*v), created_at=f"2025-01-15T10:0{seed}:00+00:00")
+            for seed, v in enumerate(SEEDS)]
+
+
+def test_run_report_by_hand():
+    rep = kd_report(kd_models(0.030, 0.031, 0.026), per_user={
+        "teacher": [0.0, 1.0, 0.5, 0.25], "student": [0.1, 1.0, 0.5, 0.5], "baseline": [0.0, 0.5, 0.5, 0.0]})
+    nd = rep["metrics"]["NDCG@10"]
+    assert nd["retention"] == pytest.approx(0.031 / 0.030) and nd["gain"] == pytest.approx(0.031 / 0.026 - 1)
+    assert rep["params_ratio"] == pytest.approx(1 / 3) and rep["latency_ratio"] == pytest.approx(0.25)
+    want = stats.ttest_rel([0.1, 1.0, 0.5, 0.5], [0.0, 0.5, 0.5, 0.0]).pvalue
+    assert rep["tests"]["vs_baseline"]["p"] == pytest.approx(want, rel=1e-9)
+    assert (rep["teacher"], rep["student"], rep["baseline"]) == ("freedom", "lightgcn", "lightgcn")
+
+
+def test_no_report_without_teacher_student_and_twin():
+    assert kd_report(kd_models(0.03, 0.03, 0.03)[1:]) is None
+    assert kd_rows(fixture_records()) == []
+
+
+def test_rows_over_seeds_with_paired_test_across_seeds():
+    (row,) = kd_rows(kd_records())
+    assert (row["recipe"], row["teacher"], row["student"], row["seeds"]) == ("kd", "freedom", "lightgcn", 3)
+    ret = [s / t for t, s, _ in SEEDS]
+    assert row["retention NDCG@10"] == pytest.approx(sum(ret) / 3)
+    assert row["retention NDCG@10_ci95"] == pytest.approx(
+        stats.t.ppf(0.975, 2) * stats.tstd(ret) / 3 ** 0.5, rel=1e-6)
+    p_base = stats.ttest_rel([s for _, s, _ in SEEDS], [b for *_, b in SEEDS]).pvalue
+    p_teacher = stats.ttest_rel([s for _, s, _ in SEEDS], [t for t, *_ in SEEDS]).pvalue
+    assert row["p_vs_baseline"] == pytest.approx(p_base, rel=1e-6)
+    assert row["p_vs_teacher"] == pytest.approx(p_teacher, rel=1e-6)
+    assert row["params_ratio"] == pytest.approx(1 / 3) and row["latency_ratio"] == pytest.approx(0.25)
