@@ -72,7 +72,7 @@ def run(recipe: Path, overrides: tuple[str, ...], seeds: tuple[int, ...], result
     from tabulate import tabulate
 
     from mmbench.recipe.load import load_recipe
-    from mmbench.runner.run import run_recipe, summary_rows
+    from mmbench.runner.run import kd_lines, run_recipe, summary_rows
 
     spec = load_recipe(recipe, overrides)
     paths = run_recipe(spec, results_dir=results_dir, seeds=list(seeds) or None, recipe_path=str(recipe),
@@ -82,6 +82,8 @@ def run(recipe: Path, overrides: tuple[str, ...], seeds: tuple[int, ...], result
     cols = [c for c in cols if any(c in r for r in table)]
     click.echo(tabulate([[r.get(c, "") for c in cols] for r in table], headers=cols, tablefmt="github",
                         floatfmt=".4f", intfmt=","))
+    for line in kd_lines(paths):
+        click.echo(line)
     click.echo(f"\n{len(paths)} record(s) in {results_dir / 'runs'}; `mmbench leaderboard --results-dir {results_dir}`")
 
 
@@ -167,24 +169,39 @@ def ls(kind: str | None, as_json: bool, plugins: tuple[str, ...]) -> None:
 @click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True, help="Folder whose runs/ holds the run records.")
 @click.option("--format", "fmt", type=click.Choice(["md", "csv", "json", "html"]), default="md", show_default=True)
+@click.option("--view", type=click.Choice(["models", "kd", "robustness"]), default="models", show_default=True,
+              help="models: one row per model; kd: the distillation report (retention, gain, ratios, paired tests); "
+                   "robustness: the metric at every missing-modality rate.")
+@click.option("--metric", default="NDCG@10", show_default=True, help="The metric of the kd and robustness views and plots.")
 @click.option("--columns", default="", metavar="COL,COL",
               help="Only these value columns, in this order, e.g. --columns HR@10,NDCG@10,latency_ms_p50.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to this file (atomically) instead of standard output.")
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write PNG plots here: robustness curves and an accuracy-vs-latency Pareto chart per "
+                   "dataset and split (needs the `plot` extra).")
 @click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import a plugin module (repeatable).")
 @_friendly
-def leaderboard(results_dir: Path, fmt: str, columns: str, output: Path | None, plugins: tuple[str, ...]) -> None:
+def leaderboard(results_dir: Path, fmt: str, view: str, metric: str, columns: str, output: Path | None,
+                plot_dir: Path | None, plugins: tuple[str, ...]) -> None:
     """Aggregate run records into a leaderboard: mean ± 95% CI over seeds of the test metrics."""
     _load(plugins)
-    from mmbench.results.leaderboard import render
+    from mmbench.results.leaderboard import recipe_labels, render, rows
     from mmbench.results.store import atomic_write_text, load_records
 
-    text = render(load_records(results_dir), fmt, [c.strip() for c in columns.split(",") if c.strip()])
+    records = load_records(results_dir)
+    text = render(records, fmt, [c.strip() for c in columns.split(",") if c.strip()], view=view, metric=metric)
     if output:
         atomic_write_text(output, text)
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
+    if plot_dir:
+        from mmbench.results.plots import write_plots
+        from mmbench.results.robustness import curve_points
+
+        for path in write_plots(rows(records), curve_points(recipe_labels(records), metric), plot_dir, metric=metric):
+            click.echo(f"wrote {path}", err=True)
 
 
 @main.command()
@@ -221,9 +238,11 @@ def index_text() -> str:
 
 def _add_subcommands() -> None:
     from mmbench.cli_data import data, features  # defined in their own module to keep this one small
+    from mmbench.cli_check import check
 
     main.add_command(data)
     main.add_command(features)
+    main.add_command(check)
 
 
 _add_subcommands()
