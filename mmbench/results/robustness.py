@@ -46,12 +46,15 @@ def model_columns(m: ModelResult, metric: str = "NDCG@10") -> dict[str, float]:
 
 
 def curve_points(labelled: Sequence[tuple[str, RunRecord]], metric: str = "NDCG@10") -> list[dict[str, Any]]:
-    """One dict per curve point, aggregated over seeds (the input of the robustness plot)."""
+    """One dict per curve point, aggregated over seeds (the input of the robustness plot); modalities that no
+    item of the dataset has are left out."""
     values: dict[tuple[CurveKey, float], list[float]] = defaultdict(list)
     unaffected: dict[CurveKey, bool] = {}
     for label, rec in labelled:
         for m in rec.models:
             for c in _curves(m):
+                if c.get("absent"):
+                    continue  # no item of the dataset has the modality: a panel of flat lines says nothing
                 key = (label, rec.dataset.key, rec.dataset.split, m.role, m.component, c["modality"], c["imputer"])
                 unaffected[key] = c["unaffected"]
                 for p in c["points"]:

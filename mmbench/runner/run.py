@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from mmbench.cachedir import cache_root
@@ -103,6 +104,24 @@ def build_model(role: str, spec: ModelSpec, recipe: Recipe, split: Split,
     return entry.obj(split.graph, **spec.params), None
 
 
+def serving_device() -> torch.device:
+    """Where latency is measured: the GPU when one is present, else the CPU (the record says which)."""
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def serving_scorer(served: nn.Module) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.device]:
+    """The served model's request path on the serving device: its precomputed tables there, ``U[u] @ I.T``.
+
+    A model without tables (e.g. popularity) is timed through its own ``score`` on the CPU.
+    """
+    device = serving_device()
+    tables = getattr(served, "tables", None)
+    if not callable(tables):
+        return served.score, torch.device("cpu")
+    users, items = (t.to(device) for t in tables())
+    return (lambda u: users[u] @ items.T), device
+
+
 def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log, *,
               features: dict[str, ModalityFeatures] | None = None, teacher: nn.Module | None = None,
               checkpoints: Path | None = None, fingerprint: str = "",
@@ -138,13 +157,15 @@ def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log
     latency = None
     if lat.enabled:
         log("  latency ...")
-        timing = dict(k=lat.k, warmup=lat.warmup, repeats=lat.repeats, batch_size=lat.batch_size, seed=seed)
-        latency = measure_latency(served.score, split.n_users, **timing)
+        scorer, device = serving_scorer(served)
+        timing = dict(k=lat.k, warmup=lat.warmup, repeats=lat.repeats, batch_size=lat.batch_size, seed=seed,
+                      device=device)
+        latency = measure_latency(scorer, split.n_users, **timing)
         embeddings = getattr(served, "embeddings", None)
         latency["refresh_ms"] = measure_refresh(embeddings) if callable(embeddings) else 0.0
         hook = encoder_hooks(items.names) if encoder_hooks is not None and items is not None else None
         if hook is not None:
-            with_enc = measure_latency(served.score, split.n_users, encode=hook[0], **timing)
+            with_enc = measure_latency(scorer, split.n_users, encode=hook[0], **timing)
             latency.update(latency_enc_ms_p50=with_enc["latency_ms_p50"], latency_enc_ms_p95=with_enc["latency_ms_p95"],
                            encoders=hook[1])
         else:  # nothing to encode: serving this model never runs an encoder

@@ -95,3 +95,20 @@ def test_duplicate_seeds_run_once_and_unwritable_results_dir_is_clear(recipe_pat
         run_recipe(recipe, results_dir=blocker, seeds=[5, 5], log=lambda _: None)
     paths = run_recipe(recipe, results_dir=tmp_path / "ok", seeds=[5, 5], log=lambda _: None)
     assert len(paths) == 1
+
+
+def test_serving_scorer_is_the_served_models_score(small_split):
+    import torch
+
+    from mmbench.components.students.lightgcn import LightGCNStudent
+    from mmbench.components.students.pop import PopStudent
+    from mmbench.runner.run import serving_scorer
+
+    users = torch.arange(7)
+    model = LightGCNStudent(small_split.graph, dim=8).eval()
+    scorer, device = serving_scorer(model)
+    assert device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    torch.testing.assert_close(scorer(users.to(device)).cpu(), model.score(users))
+    pop = PopStudent(small_split.graph)
+    scorer, device = serving_scorer(pop)  # no tables: its own score, on the CPU
+    assert device.type == "cpu" and torch.equal(scorer(users), pop.score(users))
