@@ -22,8 +22,9 @@ ROBUST_KEY = ("recipe", "dataset", "split", "role", "component", "modality", "im
 
 
 def _curves(m: ModelResult, trained_only: bool = False) -> list[dict[str, Any]]:
+    # an unaffected model's curve is the same flat line under every imputer: shown once, as trained
     curves = (m.robustness or {}).get("curves", [])
-    return [c for c in curves if not (trained_only and c["imputer_at_test_only"])]
+    return [c for c in curves if not ((trained_only or c["unaffected"]) and c["imputer_at_test_only"])]
 
 
 def model_columns(m: ModelResult, metric: str = "NDCG@10") -> dict[str, float]:

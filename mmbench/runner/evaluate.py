@@ -1,4 +1,4 @@
-"""Full-ranking evaluation over all items, batched in torch, with history masking (PROTOCOL rules 1–4, 7).
+"""Full-ranking evaluation over all items, in batches of users, with history masking (PROTOCOL rules 1–4, 7).
 
 Valid is ranked against all items minus the user's train items; test against all items minus train ∪ valid.
 A target item is never masked, even if the user also has it in an earlier part.
@@ -6,14 +6,17 @@ A target item is never masked, even if the user also has it in an earlier part.
 Speed: beyond computing the scores, the evaluator reads them from memory twice (the NaN check, then the
 comparisons) and never copies or writes them. Masking is subtractive: each target is compared with *all* items,
 then the comparisons with the user's few masked items (their gathered scores) are taken back. The comparisons
-run on blocks of rows small enough to stay in the CPU cache, and count into integers. They run in numpy, on one
-thread: torch's intra-op threads would split each small block and wait for each other thousands of times per
-batch, which is 1.5x faster on an idle machine but several times slower when another process uses the cores.
+run on blocks of rows small enough to stay in the CPU cache, and count into integers. They run in numpy, one
+thread per core, each on its own blocks: torch would split every small block across its threads, which then wait
+for each other thousands of times per batch; fine on an idle machine, but several times slower as soon as other
+processes use the cores.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -98,30 +101,57 @@ def evaluate_users(score: Scorer, split: Split, part: str, *, metrics: Sequence[
     for start in range(0, len(users), batch_size):
         ub = users[start:start + batch_size]
         ranks = rank_batch(score, ub, n_items, h_ptr, h_items, t_ptr, t_items)
-        for fn, label in entries:
-            for k in ks:
-                per_user[f"{label}@{k}"].append(fn(ranks, k))
+        with _one_thread():
+            for fn, label in entries:
+                for k in ks:
+                    per_user[f"{label}@{k}"].append(fn(ranks, k))
     return users, {col: torch.cat(vals) for col, vals in per_user.items()}
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run torch on one thread: for the metrics, whose tensors hold one value per user of a batch.
+
+    torch splits even such small element-wise ops (lgamma, exp on 4,096 values) across its threads, and each split
+    waits for all of them: harmless on an idle machine (one thread is faster still), but milliseconds per op when
+    other processes hold the cores, seconds per evaluation. Element-wise results do not depend on the threads.
+    """
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def _count_all_items(scores: np.ndarray, t_rows: np.ndarray, t_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Items scored above (``gt``) and at least as high as (``ge``) each target, over all items of its row.
 
     Works on blocks of targets so that a block of score rows and its comparison stay in cache between the
-    two comparisons. Rows of one target each (leave-one-out) are sliced, not copied.
+    two comparisons. Rows of one target each (leave-one-out) are sliced, not copied. The blocks are shared out
+    to as many Python threads as torch may use (numpy releases the GIL while it compares and counts).
     """
     n_pairs, n_items = len(t_rows), scores.shape[1]
     gt = np.empty(n_pairs, dtype=np.int64)
     ge = np.empty(n_pairs, dtype=np.int64)
-    step = max(1, _CMP_BUDGET // n_items)
-    for s in range(0, n_pairs, step):
-        e = min(s + step, n_pairs)
-        first, last = int(t_rows[s]), int(t_rows[e - 1])
-        # t_rows is sorted, so e - s targets spanning e - s rows are one target per consecutive row
-        block = scores[first:last + 1] if last - first == e - s - 1 else scores[t_rows[s:e]]
-        ts = t_scores[s:e, None]
-        gt[s:e] = np.count_nonzero(block > ts, axis=1)
-        ge[s:e] = np.count_nonzero(block >= ts, axis=1)
+    starts = range(0, n_pairs, max(1, _CMP_BUDGET // n_items))
+
+    def count(block_starts: range) -> None:
+        for s in block_starts:
+            e = min(s + starts.step, n_pairs)
+            first, last = int(t_rows[s]), int(t_rows[e - 1])
+            # t_rows is sorted, so e - s targets spanning e - s rows are one target per consecutive row
+            block = scores[first:last + 1] if last - first == e - s - 1 else scores[t_rows[s:e]]
+            ts = t_scores[s:e, None]
+            gt[s:e] = np.count_nonzero(block > ts, axis=1)
+            ge[s:e] = np.count_nonzero(block >= ts, axis=1)
+
+    workers = min(torch.get_num_threads(), len(starts))
+    if workers <= 1:
+        count(starts)
+    else:  # every worker writes its own blocks of gt and ge
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(count, [starts[w::workers] for w in range(workers)]))
     return gt, ge
 
 

@@ -281,13 +281,13 @@ def kd_lines(paths: Sequence[Path]) -> list[str]:
 
         def p_of(side: str) -> str:
             p = (kd.get("tests") or {}).get(side, {}).get("p")
-            return "n/a" if p is None else ("<0.001" if p < 1e-3 else f"{p:.3g}")
+            return "p n/a" if p is None else ("p<0.001" if p < 1e-3 else f"p={p:.3g}")
 
         ratio = " · ".join(f"{name} {kd[key]:.3g}×" for name, key in (
             ("params", "params_ratio"), ("latency", "latency_ratio"), ("latency with encoders", "latency_enc_ratio"))
             if kd.get(key) is not None)
         out.append(f"KD seed {rec.seed} ({kd['teacher']} → {kd['student']}, {metric}): retention "
                    f"{pct(m.get('retention'))}, gain over no-KD {pct(m.get('gain'), '+')} "
-                   f"(paired over users p={p_of('vs_baseline')}; vs teacher p={p_of('vs_teacher')}); "
+                   f"(paired over users {p_of('vs_baseline')}; vs teacher {p_of('vs_teacher')}); "
                    f"student/teacher {ratio or 'n/a'}")
     return out

@@ -13,6 +13,7 @@ from mmbench.data.load import load_dataset
 from mmbench.data.splits import make_split
 from mmbench.data.types import Pairs, Split
 from mmbench.errors import MMBenchError
+from mmbench.kinds import METRICS
 from mmbench.registry import load_plugins
 from mmbench.runner import evaluate as evaluate_mod
 from mmbench.runner.evaluate import ScoreError, evaluate, evaluate_users, metric_columns
@@ -427,13 +428,19 @@ def test_comparison_blocks_do_not_change_results(monkeypatch):
     kw = dict(metrics=ALL, ks=[1, 10, 20])
     want_users, want = evaluate_users(table_scorer(table), sp, "test", **kw)
     # budget 1: one target per block (a sliced score row); 5000 comparisons = 25 targets per block, mixing
-    # one-target and several-target users (gathered rows); per-user values exactly equal
-    for budget, batch_size in [(1, 4096), (5000, 33), (5000, 4096)]:
-        monkeypatch.setattr(evaluate_mod, "_CMP_BUDGET", budget)
-        users, got = evaluate_users(table_scorer(table), sp, "test", batch_size=batch_size, **kw)
-        np.testing.assert_array_equal(users, want_users)
-        for col in want:
-            assert torch.equal(got[col], want[col]), (budget, batch_size, col)
+    # one-target and several-target users (gathered rows); the blocks are shared out to 1 or 3 threads.
+    # Per-user values exactly equal.
+    threads = torch.get_num_threads()
+    try:
+        for budget, batch_size, n_threads in [(1, 4096, 3), (5000, 33, 1), (5000, 4096, 3), (5000, 4096, 1)]:
+            monkeypatch.setattr(evaluate_mod, "_CMP_BUDGET", budget)
+            torch.set_num_threads(n_threads)
+            users, got = evaluate_users(table_scorer(table), sp, "test", batch_size=batch_size, **kw)
+            np.testing.assert_array_equal(users, want_users)
+            for col in want:
+                assert torch.equal(got[col], want[col]), (budget, batch_size, n_threads, col)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_score_dtype_and_order_of_pairs_do_not_matter():
@@ -455,6 +462,33 @@ def test_score_dtype_and_order_of_pairs_do_not_matter():
     sp2 = Split(name=sp.name, dataset=sp.dataset, n_users=sp.n_users, n_items=sp.n_items,
                 train=shuffled(sp.train), valid=shuffled(sp.valid), test=shuffled(sp.test))
     assert evaluate(table_scorer(table), sp2, "valid", **kw) == want
+
+
+def test_metrics_run_on_one_torch_thread_and_the_setting_is_restored(isolated_registries):
+    # torch's threads only slow the metrics' small per-batch tensors down (and badly so on a busy machine)
+    seen: list[tuple[int, int]] = []
+
+    def probe(ranks, k):
+        seen.append((torch.get_num_threads(), scorer_threads[-1]))
+        return ranks.greater[:, 0]
+
+    METRICS.register("acme/threads-probe", probe, label="Probe", higher_is_better=False)
+    scorer_threads: list[int] = []
+
+    def scorer(users):
+        scorer_threads.append(torch.get_num_threads())
+        return table[users]
+
+    sp, table = _random_mixed_split(6, 40, 80)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        evaluate(scorer, sp, "valid", metrics=["acme/threads-probe", "hr"], ks=[5], batch_size=7)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert len(seen) == len(scorer_threads) > 1
+    assert seen == [(1, 2)] * len(seen)  # metrics on one thread, the scorer on the caller's two
 
 
 # --------------------------------------------------------------------------------------------- per user
