@@ -208,6 +208,7 @@ def pareto_chart(rows: Sequence[dict[str, Any]], path: Path, metric: str = "NDCG
                "plot a metric the recipes evaluate (see `mmbench leaderboard`)")
         raise MMBenchError(f"no leaderboard row has the column {absent!r} needed by the Pareto chart; fix: {fix}")
     with_recipe = _several(points, "recipe")
+    numbered = len(points) > 5
     xs = [float(r[latency]) for r in points]
     ys = [float(r[metric]) for r in points]
     fig = _figure(8.0, 5.2)
@@ -223,7 +224,9 @@ def pareto_chart(rows: Sequence[dict[str, Any]], path: Path, metric: str = "NDCG
         ax.errorbar(xs[i], ys[i], **err, fmt=MARKERS.get(r["role"], "D"), color=_colour(i), markersize=8,
                     markeredgecolor="black", markeredgewidth=0.6 if i in front else 0, capsize=3, zorder=3)
         right = _position(xs[i], xs, log_x) > 0.7  # label towards the middle, not off the plot
-        ax.annotate(_label(r, with_recipe), (xs[i], ys[i]), xytext=(-8 if right else 8, 6),
+        # many points crowd each other (models of equal latency): number them, and name them in the legend
+        text = str(i + 1) if numbered else _label(r, with_recipe)
+        ax.annotate(text, (xs[i], ys[i]), xytext=(-8 if right else 8, 6),
                     textcoords="offset points", ha="right" if right else "left", fontsize=8.5, color="0.15",
                     zorder=4)
     for i, teacher in enumerate(points):  # knowledge distillation: each teacher to its recipe's students
@@ -249,6 +252,9 @@ def pareto_chart(rows: Sequence[dict[str, Any]], path: Path, metric: str = "NDCG
     if any(r["role"] == "teacher" for r in points) and any(r["role"] == "student" for r in points):
         legend.append(Line2D([], [], color="0.4", linestyle=(0, (4, 2)), marker=">", markevery=[1],
                              label="distilled into"))
+    if numbered:
+        legend += [Line2D([], [], linestyle="", marker=MARKERS.get(r["role"], "D"), color=_colour(i),
+                          markersize=7, label=f"{i + 1}. {_label(r, with_recipe)}") for i, r in enumerate(points)]
     ax.legend(handles=legend, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9,
               handletextpad=0.9, borderaxespad=0.0)
     ax.set_title(title or _default_title(f"Quality vs latency ({metric})", points), fontsize=13)

@@ -181,3 +181,15 @@ def test_leaderboard_views_of_the_run(kd_run, tmp_path):
     pngs = sorted(p.name for p in (tmp_path / "plots").iterdir())
     assert len(pngs) == 2 and all(n.endswith(".png") for n in pngs)
     assert all((tmp_path / "plots" / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in pngs)
+
+
+def test_run_prints_one_kd_line_per_seed(kd_run):
+    from mmbench.runner.run import kd_lines
+
+    _, _, paths, rec = kd_run
+    (line,) = kd_lines(paths)
+    nd = rec.kd["metrics"]["NDCG@10"]
+    assert line.startswith("KD seed 0 (mm-gnn → lightgcn, NDCG@10): retention ")
+    assert f"gain over no-KD {nd['gain'] * 100:+.1f}%" in line
+    assert "paired over users p" in line and "vs teacher p" in line
+    assert f"params {rec.kd['params_ratio']:.3g}×" in line
