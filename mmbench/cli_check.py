@@ -12,7 +12,8 @@ import click
 from mmbench.cli import _friendly, _load
 
 if TYPE_CHECKING:
-    from mmbench.results.check import Bands, CheckReport, MetricCheck
+    from mmbench.results.bands import Bands
+    from mmbench.results.check import CheckReport, MetricCheck
 
 DEFAULT_BANDS = Path("ci") / "bands.json"
 DEFAULT_SEEDS = "0,1,2,3,4"
@@ -53,7 +54,8 @@ def check(bands_path: Path, update: bool, seeds: str | None, recipes: tuple[Path
     a metric leaves its band, a run fails, or a recipe changed since its bands were measured.
     """
     _load()
-    from mmbench.results import check as bands_mod
+    from mmbench.results import bands as bands_mod
+    from mmbench.results import check as check_mod
     from mmbench.results.store import atomic_write_text
 
     def log(message: str) -> None:
@@ -66,7 +68,7 @@ def check(bands_path: Path, update: bool, seeds: str | None, recipes: tuple[Path
             log(f"warning: {len(seed_list)} seed(s): the bands rest on a thin spread; use 5 or more for CI")
         existing = bands_mod.load_bands(bands_path) if recipes and bands_path.is_file() else None
         paths = list(recipes) or sorted((bands_path.parent / "recipes").glob("*.yaml"))
-        bands = bands_mod.measure_bands(paths, seed_list, bands_path=bands_path, existing=existing, log=log,
+        bands = check_mod.measure_bands(paths, seed_list, bands_path=bands_path, existing=existing, log=log,
                                         run_log=run_log)
         text = bands_mod.dump_bands(bands)
         atomic_write_text(bands_path, text)
@@ -74,7 +76,7 @@ def check(bands_path: Path, update: bool, seeds: str | None, recipes: tuple[Path
         log(f"wrote {bands_path} ({len(bands.recipes)} recipe(s)); commit it with the change that moved the bands")
         return
     bands = bands_mod.load_bands(bands_path)
-    report = bands_mod.check(bands, bands_path=bands_path, only=recipes, seeds=_seeds(seeds), log=log,
+    report = check_mod.check(bands, bands_path=bands_path, only=recipes, seeds=_seeds(seeds), log=log,
                              run_log=run_log)
     click.echo(json.dumps(report.to_dict(), indent=1) if as_json else render(report), nl=as_json)
     if not report.ok:

@@ -98,7 +98,10 @@ def mrr(ranks: RankInfo, k: int) -> torch.Tensor:
     """Reciprocal rank of the first target within the top K (0 if none)."""
     g, n, m = _first_target(ranks)
     out = torch.zeros_like(g)
+    # P(J = j) = P(J >= j) - P(J >= j + 1): each survival value is computed once and carried to the next offset
+    surv = _survival(n, m, torch.zeros_like(g))
     for j in range(k):
-        p_j = _survival(n, m, torch.full_like(g, float(j))) - _survival(n, m, torch.full_like(g, float(j + 1)))
-        out += torch.where(g + j < k, p_j / (g + j + 1.0), torch.zeros_like(g))
+        surv_next = _survival(n, m, torch.full_like(g, float(j + 1)))
+        out += torch.where(g + j < k, (surv - surv_next) / (g + j + 1.0), torch.zeros_like(g))
+        surv = surv_next
     return out

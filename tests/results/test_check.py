@@ -15,21 +15,8 @@ from click.testing import CliRunner
 from mmbench.cli import main
 from mmbench.cli_check import render
 from mmbench.recipe.load import load_recipe, recipe_hash
-from mmbench.results.check import (
-    ABS_FLOOR,
-    METRICS,
-    Bands,
-    BandsError,
-    ModelBands,
-    RecipeBands,
-    SeedRun,
-    band,
-    check,
-    compare,
-    load_bands,
-    measure_bands,
-    model_labels,
-)
+from mmbench.results.bands import ABS_FLOOR, METRICS, Bands, BandsError, ModelBands, RecipeBands, band, load_bands
+from mmbench.results.check import SeedRun, check, compare, measure_bands, model_labels
 
 ROOT = Path(__file__).resolve().parents[2]
 CI_RECIPES = sorted((ROOT / "ci" / "recipes").glob("*.yaml"))
