@@ -131,12 +131,14 @@ def _view(name: str) -> View:
                        "models selected on the validation split."),
         "kd": View("kd", KD_KEY, lambda recs, metric: kd_rows(recs, metric), None,
                    "Knowledge distillation: retention = student / teacher, gain = student / no-KD student - 1, "
-                   "ratios student / teacher; mean ± 95% CI over seeds; p: paired t-test across seeds."),
+                   "ratios student / teacher; mean ± 95% CI over seeds; p: paired t-test across seeds.",
+                   "No KD runs found (a KD run has a teacher, a student with distill losses and its no-KD twin)."),
         "robustness": View("robustness", ROBUST_KEY,
                            lambda recs, metric: robustness_rows(recipe_labels(recs), metric), None,
                            "Test metric when a share p of items lose the modality (item-level masks, mean over "
                            "mask seeds), mean ± 95% CI over seeds; Δ relative to p=0%; AUC = mean of metric / "
-                           "clean metric over the rates (1 = unaffected)."),
+                           "clean metric over the rates (1 = unaffected).",
+                           "No robustness results found (enable eval.robustness in a recipe with encoders)."),
     }
     if name not in views:
         raise ResultsError(f"unknown leaderboard view {name!r}; views: {', '.join(views)}")

@@ -32,6 +32,7 @@ class View:
     build: Callable[[Sequence[Any], str], list[Row]]
     order: Callable[[list[str]], list[str]] | None  # value columns in display order (None: as first seen)
     note: str
+    empty: str = "No run records found."
 
 
 def _direction(col: str) -> bool | None:
@@ -99,7 +100,7 @@ def _sections(table: Sequence[Row]) -> dict[tuple[str, str], list[Row]]:
 
 def to_markdown(table: Sequence[Row], view: View) -> str:
     if not table:
-        return "No run records found.\n"
+        return f"{view.empty}\n"
     parts = []
     for (dataset, split), group in _sections(table).items():
         cols = [c for c in columns(group, view) if c not in ("dataset", "split")]
@@ -182,7 +183,7 @@ def page(body: str, title: str = "mmbench leaderboard") -> str:
 
 
 def to_html(table: Sequence[Row], view: View) -> str:
-    content = html_sections(table, view) or "<p>No run records found.</p>"
+    content = html_sections(table, view) or f"<p>{html.escape(view.empty)}</p>"
     return page(f"{content}\n<p>{html.escape(view.note)}</p>")
 
 

@@ -54,3 +54,11 @@ def test_rows_over_seeds_with_paired_test_across_seeds():
     assert row["p_vs_baseline"] == pytest.approx(p_base, rel=1e-6)
     assert row["p_vs_teacher"] == pytest.approx(p_teacher, rel=1e-6)
     assert row["params_ratio"] == pytest.approx(1 / 3) and row["latency_ratio"] == pytest.approx(0.25)
+
+
+def test_empty_views_say_what_is_missing():
+    from mmbench.results.leaderboard import render
+
+    assert render(fixture_records(), "md", view="kd").startswith("No KD runs found")
+    assert render(fixture_records(), "md", view="robustness").startswith("No robustness results found")
+    assert render([], "md") == "No run records found.\n"
