@@ -8,16 +8,16 @@ Files are written atomically: a reader never sees a half-written PNG.
 from __future__ import annotations
 
 import hashlib
+import io
 import math
-import os
 import re
-import secrets
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from mmbench.errors import MMBenchError
+from mmbench.results.store import atomic_write_bytes
 
 # Okabe & Ito (2008): distinguishable under the common colour-vision deficiencies, and in greyscale by marker
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -42,19 +42,9 @@ def _figure(width: float, height: float) -> Any:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # a fresh name opened with "xb" (not mkstemp, whose 0600 mode would survive the rename): the plot gets
-    # the usual umask permissions, and the same directory keeps os.replace atomic
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as fh:
-            fig.savefig(fh, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    buf = io.BytesIO()  # rendered in memory, then written atomically: a reader never sees half a PNG
+    fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
+    return atomic_write_bytes(Path(path), buf.getvalue())
 
 
 def _colour(i: int) -> str:

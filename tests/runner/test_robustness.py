@@ -99,9 +99,9 @@ def test_masks_change_what_the_adapter_student_sees(kd_run):
     assert full != clean  # every item lost its text: the folded adapter offsets changed
 
 
-def test_robustness_point_equals_a_manual_masked_evaluation(kd_run, data_cache):
-    """p = 100% text, trained imputer: rebuild the trained student is not possible from the record, so check
-    the mechanism on a fresh model instead: masked tables differ and restore exactly afterwards."""
+def test_masks_rebuild_cached_tables_and_restore_them(kd_run, data_cache):
+    """An adapter student under a 100%-missing-text mask: its cached tables and metrics change, and the clean
+    tables and metrics come back exactly once the mask is lifted."""
     root, path, _, _ = kd_run
     recipe = load_recipe(path)
     data, split, _ = prepare(recipe, log=lambda _: None)
