@@ -64,9 +64,12 @@ def main() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Only print the final table.")
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Checkpoint every epoch and continue a killed run from its last epoch.")
+@click.option("--reuse/--no-reuse", default=True, show_default=True,
+              help="Load a teacher or no-KD model an identical earlier run trained (same code, data, split, "
+                   "seed, params, training) instead of training it again.")
 @_friendly
 def run(recipe: Path, overrides: tuple[str, ...], seeds: tuple[int, ...], results_dir: Path,
-        plugins: tuple[str, ...], quiet: bool, resume: bool) -> None:
+        plugins: tuple[str, ...], quiet: bool, resume: bool, reuse: bool) -> None:
     """Run a recipe: prepare data, train (selecting on valid), test once, write one record per seed."""
     _load(plugins)
     from tabulate import tabulate
@@ -76,7 +79,8 @@ def run(recipe: Path, overrides: tuple[str, ...], seeds: tuple[int, ...], result
 
     spec = load_recipe(recipe, overrides)
     paths = run_recipe(spec, results_dir=results_dir, seeds=list(seeds) or None, recipe_path=str(recipe),
-                       log=(lambda _: None) if quiet else (lambda m: click.echo(m, err=True)), resume=resume)
+                       log=(lambda _: None) if quiet else (lambda m: click.echo(m, err=True)), resume=resume,
+                       reuse=reuse)
     table = summary_rows(paths)
     cols = ["seed", "role", "component", "HR@10", "NDCG@10", "HR@20", "NDCG@20", "latency_ms_p50", "params"]
     cols = [c for c in cols if any(c in r for r in table)]
@@ -239,10 +243,12 @@ def index_text() -> str:
 def _add_subcommands() -> None:
     from mmbench.cli_data import data, features  # defined in their own module to keep this one small
     from mmbench.cli_check import check
+    from mmbench.cli_sweep import sweep
 
     main.add_command(data)
     main.add_command(features)
     main.add_command(check)
+    main.add_command(sweep)
 
 
 _add_subcommands()

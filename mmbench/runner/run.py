@@ -28,7 +28,7 @@ from mmbench.recipe.schema import ModelSlot, ModelSpec, Recipe
 from mmbench.results.kd import kd_report
 from mmbench.results.record import DatasetInfo, ModelResult, RecipeInfo, RunRecord
 from mmbench.results.store import write_record
-from mmbench.runner import provenance
+from mmbench.runner import model_cache, provenance
 from mmbench.runner.evaluate import evaluate_users
 from mmbench.runner.distill import Distiller
 from mmbench.runner.features import ModalityFeatures, extract_all, request_encoder
@@ -104,6 +104,26 @@ def build_model(role: str, spec: ModelSpec, recipe: Recipe, split: Split,
     return entry.obj(split.graph, **spec.params), None
 
 
+def reuse_parts(role: str, spec: ModelSpec, recipe: Recipe, data: DatasetInfo, seed: int,
+                items: ItemSide | None) -> dict[str, Any]:
+    """Everything a model trained without KD depends on, for its trained-model cache key.
+
+    ``train.distill_users`` only shapes KD steps, so it is left out; evaluation batch size is left out too
+    (metrics are batch-invariant). A feature-reading model adds its item side and the features' contents.
+    """
+    train = recipe.train_for(spec).model_dump()
+    train.pop("distill_users")
+    parts: dict[str, Any] = {
+        "kind": "teacher" if role == "teacher" else "student", "name": spec.name, "params": spec.params,
+        "train": train, "eval": {"ks": recipe.eval.ks, "metrics": recipe.eval.metrics},
+        "data": {"key": data.key, "content": data.content_hash, "split": data.split, "split_hash": data.split_hash},
+        "seed": seed}
+    if items is not None:
+        parts["items"] = {**items.info(), "features": {m: model_cache.tensor_digest(*items.raw(m))
+                                                       for m in items.names}}
+    return parts
+
+
 def serving_device() -> torch.device:
     """Where latency is measured: the GPU when one is present, else the CPU (the record says which)."""
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
@@ -125,9 +145,13 @@ def serving_scorer(served: nn.Module) -> tuple[Callable[[torch.Tensor], torch.Te
 def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log, *,
               features: dict[str, ModalityFeatures] | None = None, teacher: nn.Module | None = None,
               checkpoints: Path | None = None, fingerprint: str = "",
-              encoder_hooks: EncoderHooks | None = None) -> tuple[ModelResult, nn.Module, dict[str, Any]]:
+              encoder_hooks: EncoderHooks | None = None, data_info: DatasetInfo | None = None,
+              reuse: bool = False) -> tuple[ModelResult, nn.Module, dict[str, Any]]:
     """Build, train (selection on valid; KD from ``teacher``), test once on the served model, time it, and
     (if the recipe asks) evaluate it under missing modalities.
+
+    With ``reuse`` (and ``data_info``), a model trained without KD is loaded from the trained-model cache when
+    an identical one was trained before (:mod:`mmbench.runner.model_cache`), and stored there otherwise.
 
     Returns the model's result, the trained model, and its per-user test values (for paired tests).
     """
@@ -145,8 +169,18 @@ def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log
     if checkpoints is not None:
         slot_name = f"{role}-{'-'.join(map(str, loc))}-{spec.name.replace('/', '_')}"
         ckpt = Checkpoint(checkpoints / f"{slot_name}.pt", f"{fingerprint}|{slot_name}|kd={kd}")
-    fitted = fit(model, split, recipe.train_for(spec), recipe.eval, seed=seed, log=lambda m: log(f"  {m}"),
-                 distiller=distiller, checkpoint=ckpt, progress=True)
+    key = None if kd or not reuse or data_info is None else \
+        model_cache.model_key(reuse_parts(role, spec, recipe, data_info, seed, items))
+    fitted = model_cache.load_model(key, model, log) if key else None
+    reused = fitted is not None
+    if reused:
+        log(f"  reused the trained model {key} (same code, data, split, seed, params and training; "
+            f"best epoch {fitted.best_epoch}); --no-reuse trains it again")
+    else:
+        fitted = fit(model, split, recipe.train_for(spec), recipe.eval, seed=seed, log=lambda m: log(f"  {m}"),
+                     distiller=distiller, checkpoint=ckpt, progress=True)
+        if key:
+            model_cache.save_model(key, model, fitted, {"recipe": recipe.name, "role": role, "seed": seed})
     served = model.folded() if callable(getattr(model, "folded", None)) else model
     t0 = time.perf_counter()
     ev = recipe.eval
@@ -190,17 +224,20 @@ def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log
         distill=kd_info, without_kd_of="student" if no_kd_twin else None,
         items=items.info() if items is not None else None,
         served="folded adapter" if served is not model else None, resumed_from_epoch=fitted.resumed_from or None,
+        reused_from=key if key and reused else None,
         robustness=robustness)
     return result, model, per_user
 
 
 def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None = None,
-               recipe_path: str | None = None, log: Log = print, resume: bool = True) -> list[Path]:
+               recipe_path: str | None = None, log: Log = print, resume: bool = True,
+               reuse: bool = True) -> list[Path]:
     """Run every seed of ``recipe`` and write one record per seed; returns the record paths.
 
     With ``resume`` (the default), each model's training state is checkpointed every epoch under the cache
     root, and a run that was killed continues from its last finished epoch; checkpoints are removed once
-    the seed's record is written.
+    the seed's record is written. With ``reuse`` (the default), models trained without KD come from the
+    trained-model cache when an identical one was trained before (see :mod:`mmbench.runner.model_cache`).
     """
     git = provenance.git_info()  # the code as it was when the run started
     t0 = time.perf_counter()
@@ -231,7 +268,8 @@ def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None
         models, teacher, per_user = [], None, {}
         for slot in model_slots(recipe):
             result, model, values = run_model(slot, recipe, split, seed, log, features=features, teacher=teacher,
-                                      checkpoints=ckpt_dir, fingerprint=fingerprint, encoder_hooks=encoder_hooks)
+                                              checkpoints=ckpt_dir, fingerprint=fingerprint,
+                                              encoder_hooks=encoder_hooks, data_info=data_info, reuse=reuse)
             models.append(result)
             if slot.role == "teacher":
                 teacher = model

@@ -43,7 +43,7 @@ def test_kd_recipe_records_teacher_student_and_baseline(kd_run):
 
 def test_kd_run_is_deterministic_and_leaves_no_checkpoints(kd_run, data_cache):
     root, path, _, rec = kd_run
-    run_recipe(load_recipe(path), results_dir=root / "again", log=lambda _: None, resume=False)
+    run_recipe(load_recipe(path), results_dir=root / "again", log=lambda _: None, resume=False, reuse=False)
     again = load_records(root / "again")[0]
     for a, b in zip(rec.models, again.models):
         assert a.metrics == b.metrics, a.role
@@ -122,11 +122,11 @@ def test_a_killed_kd_run_resumes_and_ends_where_an_uninterrupted_run_ends(kd_run
 
     monkeypatch.setattr(run_mod, "fit", killed_in_the_student)
     with pytest.raises(KeyboardInterrupt):
-        run_recipe(load_recipe(path), results_dir=root / "killed", log=lambda _: None)
+        run_recipe(load_recipe(path), results_dir=root / "killed", log=lambda _: None, reuse=False)
     assert not (root / "killed" / "runs").exists() or not any((root / "killed" / "runs").rglob("*.json"))
     monkeypatch.setattr(run_mod, "fit", real_fit)
     logs: list[str] = []
-    run_recipe(load_recipe(path), results_dir=root / "killed", log=logs.append)
+    run_recipe(load_recipe(path), results_dir=root / "killed", log=logs.append, reuse=False)
     resumed = load_records(root / "killed")[0]
     teacher, student, baseline, _ = resumed.models
     assert teacher.resumed_from_epoch == teacher.epochs_run  # finished before the kill: not trained again
@@ -134,3 +134,43 @@ def test_a_killed_kd_run_resumes_and_ends_where_an_uninterrupted_run_ends(kd_run
     assert any("resumed from" in m for m in logs)
     for a, b in zip(rec.models, resumed.models):
         assert a.metrics == b.metrics, a.role
+
+
+def test_models_trained_without_kd_are_reused_across_recipes_and_only_when_identical(kd_run, monkeypatch):
+    """A second recipe that differs only in its KD loss loads the teacher and the no-KD twin from the
+    trained-model cache (same metrics, marked reused) and trains only the KD student; any change to what a
+    model depends on (its params, the item side's dropout) trains it again."""
+    from mmbench.runner import run as run_mod
+
+    root, path, _, rec = kd_run
+    trained: list[str] = []
+    real_fit = run_mod.fit
+
+    def counting_fit(model, *args, **kwargs):
+        trained.append(type(model).__name__ + ("+kd" if kwargs.get("distiller") is not None else ""))
+        return real_fit(model, *args, **kwargs)
+
+    monkeypatch.setattr(run_mod, "fit", counting_fit)
+    other_loss = ["distill=[{name: ranking-rd, weight: 0.5, params: {top_k: 5, samples: 20}}]"]
+    logs: list[str] = []
+    run_recipe(load_recipe(path, other_loss), results_dir=root / "reuse", log=logs.append)
+    def by_role(models):
+        return {m.role + ("-no-kd" if m.without_kd_of else ""): m for m in models}
+
+    again, first = by_role(load_records(root / "reuse")[0].models), by_role(rec.models)
+    assert trained == ["LightGCNStudent+kd"], trained
+    for role in ("teacher", "baseline-no-kd", "baseline"):
+        assert again[role].reused_from and again[role].metrics == first[role].metrics, role
+        assert again[role].best_epoch == first[role].best_epoch and again[role].history == first[role].history
+    assert again["student"].reused_from is None and first["teacher"].reused_from is None
+    assert any("reused the trained model" in m for m in logs)
+
+    trained.clear()
+    run_recipe(load_recipe(path, other_loss + ["teacher.params.dim=8", "modality_dropout.text=0.2"]),
+               results_dir=root / "changed", log=lambda _: None)
+    assert trained.count("MMGNNTeacher") == 1 and "LightGCNStudent+kd" in trained
+    changed = by_role(load_records(root / "changed")[0].models)
+    assert changed["teacher"].reused_from is None
+    # the no-KD LightGCN with its adapter reads the text features, so the new dropout rate retrains it too;
+    # the ID-only MF baseline does not read them and is still reused
+    assert changed["baseline-no-kd"].reused_from is None and changed["baseline"].reused_from

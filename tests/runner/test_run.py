@@ -55,8 +55,8 @@ def test_run_writes_one_complete_record_per_seed(recipe_path, tmp_path):
 
 def test_same_seed_reproduces_metrics(recipe_path, tmp_path):
     recipe = load_recipe(recipe_path, ["seeds=[0]", "eval.latency.enabled=false"])
-    a = run_recipe(recipe, results_dir=tmp_path / "a", log=lambda _: None)
-    b = run_recipe(recipe, results_dir=tmp_path / "b", log=lambda _: None)
+    a = run_recipe(recipe, results_dir=tmp_path / "a", log=lambda _: None, reuse=False)
+    b = run_recipe(recipe, results_dir=tmp_path / "b", log=lambda _: None, reuse=False)
     ra, rb = load_records(tmp_path / "a")[0], load_records(tmp_path / "b")[0]
     assert a[0].name != "" and b[0].name != ""
     assert [m.metrics for m in ra.models] == [m.metrics for m in rb.models]
