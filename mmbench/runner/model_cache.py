@@ -16,6 +16,7 @@ the JSON that marks an entry complete last) and read with ``torch.load(weights_o
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import os
@@ -32,13 +33,23 @@ from mmbench.runner.train import FitResult, Log
 CACHE_VERSION = 1
 
 
+# Package parts that never touch how a model is built, trained or selected: reporting, the command line,
+# test-time evaluation under missing modalities, latency, interop. Editing them keeps trained models valid;
+# everything else (new modules included) is part of the fingerprint.
+NOT_TRAINING = ("cli.py", "cli_*.py", "results/*", "interop/*", "runner/sweep.py", "runner/robustness.py",
+                "runner/provenance.py", "metrics/latency.py", "metrics/robustness.py", "recipe/sweep.py")
+
+
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """A hash of every source file of the installed mmbench package: any code change invalidates reuse."""
+    """A hash of the package source that builds, trains and selects models (all but :data:`NOT_TRAINING`)."""
     root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
-        h.update(str(path.relative_to(root)).encode())
+        rel = path.relative_to(root).as_posix()
+        if any(fnmatch.fnmatch(rel, pattern) for pattern in NOT_TRAINING):
+            continue
+        h.update(rel.encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
