@@ -65,8 +65,8 @@ def main() -> None:
 @click.option("--resume/--no-resume", default=True, show_default=True,
               help="Checkpoint every epoch and continue a killed run from its last epoch.")
 @click.option("--reuse/--no-reuse", default=True, show_default=True,
-              help="Load a teacher or no-KD model an identical earlier run trained (same code, data, split, "
-                   "seed, params, training) instead of training it again.")
+              help="Load a model an identical earlier run trained (same code, data, split, seed, params, "
+                   "training; for a KD student the same teacher and losses) instead of training it again.")
 @_friendly
 def run(recipe: Path, overrides: tuple[str, ...], seeds: tuple[int, ...], results_dir: Path,
         plugins: tuple[str, ...], quiet: bool, resume: bool, reuse: bool) -> None:

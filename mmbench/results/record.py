@@ -47,6 +47,8 @@ class ModelResult(_Record):
     items: dict[str, Any] | None = Field(None, description="item side: modalities used / absent, dropout, imputer")
     served: str | None = Field(None, description="how the served model differs from the trained one")
     resumed_from_epoch: int | None = None
+    cache_key: str | None = Field(None, description="trained-model cache key: a hash of everything the trained "
+                                  "weights depend on (mmbench.runner.model_cache); None with --no-reuse")
     reused_from: str | None = Field(None, description="trained-model cache key when the trained weights were "
                                     "reused from an identical earlier training (mmbench.runner.model_cache)")
     robustness: dict[str, Any] | None = Field(None, description="test metrics under missing modalities "

@@ -10,7 +10,8 @@ model that reads item features) the features themselves and the item side (dropo
 the cache root and later recipes load them instead of training again. Test evaluation, latency and
 robustness always run afresh, and the record says the model was reused and from which key.
 
-KD students are never reused: they depend on their teacher. Entries are written atomically (weights first,
+A KD student's key adds its teacher's key and every distillation setting, so it is reused only with the
+very same teacher and losses (e.g. a sweep's trial and the recipe it selected). Entries are written atomically (weights first,
 the JSON that marks an entry complete last) and read with ``torch.load(weights_only=True)``.
 """
 

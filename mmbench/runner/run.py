@@ -146,12 +146,13 @@ def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log
               features: dict[str, ModalityFeatures] | None = None, teacher: nn.Module | None = None,
               checkpoints: Path | None = None, fingerprint: str = "",
               encoder_hooks: EncoderHooks | None = None, data_info: DatasetInfo | None = None,
-              reuse: bool = False) -> tuple[ModelResult, nn.Module, dict[str, Any]]:
+              reuse: bool = False, teacher_key: str | None = None) -> tuple[ModelResult, nn.Module, dict[str, Any]]:
     """Build, train (selection on valid; KD from ``teacher``), test once on the served model, time it, and
     (if the recipe asks) evaluate it under missing modalities.
 
-    With ``reuse`` (and ``data_info``), a model trained without KD is loaded from the trained-model cache when
-    an identical one was trained before (:mod:`mmbench.runner.model_cache`), and stored there otherwise.
+    With ``reuse`` (and ``data_info``), the trained model is loaded from the trained-model cache when an
+    identical one was trained before (:mod:`mmbench.runner.model_cache`), and stored there otherwise; a KD
+    student only when its teacher has a cache key (``teacher_key``), which is part of the student's.
 
     Returns the model's result, the trained model, and its per-user test values (for paired tests).
     """
@@ -169,8 +170,13 @@ def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log
     if checkpoints is not None:
         slot_name = f"{role}-{'-'.join(map(str, loc))}-{spec.name.replace('/', '_')}"
         ckpt = Checkpoint(checkpoints / f"{slot_name}.pt", f"{fingerprint}|{slot_name}|kd={kd}")
-    key = None if kd or not reuse or data_info is None else \
-        model_cache.model_key(reuse_parts(role, spec, recipe, data_info, seed, items))
+    key = None
+    if reuse and data_info is not None and (not kd or teacher_key):
+        parts = reuse_parts(role, spec, recipe, data_info, seed, items)
+        if kd:  # a KD student also depends on its teacher and on every distillation setting
+            parts.update(teacher=teacher_key, distill=[d.model_dump() for d in recipe.distill],
+                         distill_users=recipe.train_for(spec).distill_users)
+        key = model_cache.model_key(parts)
     fitted = model_cache.load_model(key, model, log) if key else None
     reused = fitted is not None
     if reused:
@@ -224,7 +230,7 @@ def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log
         distill=kd_info, without_kd_of="student" if no_kd_twin else None,
         items=items.info() if items is not None else None,
         served="folded adapter" if served is not model else None, resumed_from_epoch=fitted.resumed_from or None,
-        reused_from=key if key and reused else None,
+        cache_key=key, reused_from=key if key and reused else None,
         robustness=robustness)
     return result, model, per_user
 
@@ -236,8 +242,8 @@ def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None
 
     With ``resume`` (the default), each model's training state is checkpointed every epoch under the cache
     root, and a run that was killed continues from its last finished epoch; checkpoints are removed once
-    the seed's record is written. With ``reuse`` (the default), models trained without KD come from the
-    trained-model cache when an identical one was trained before (see :mod:`mmbench.runner.model_cache`).
+    the seed's record is written. With ``reuse`` (the default), trained models come from the trained-model
+    cache when an identical one was trained before (see :mod:`mmbench.runner.model_cache`).
     """
     git = provenance.git_info()  # the code as it was when the run started
     t0 = time.perf_counter()
@@ -265,14 +271,15 @@ def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None
         fingerprint = f"{info.hash}|{data_info.split_hash}|s{seed}"
         if resume:
             ckpt_dir = cache_root() / "checkpoints" / f"{info.name}-{info.hash[:12]}-{data_info.split_hash}-s{seed}"
-        models, teacher, per_user = [], None, {}
+        models, teacher, teacher_key, per_user = [], None, None, {}
         for slot in model_slots(recipe):
             result, model, values = run_model(slot, recipe, split, seed, log, features=features, teacher=teacher,
                                               checkpoints=ckpt_dir, fingerprint=fingerprint,
-                                              encoder_hooks=encoder_hooks, data_info=data_info, reuse=reuse)
+                                              encoder_hooks=encoder_hooks, data_info=data_info, reuse=reuse,
+                                              teacher_key=teacher_key)
             models.append(result)
             if slot.role == "teacher":
-                teacher = model
+                teacher, teacher_key = model, result.cache_key
             kd_role = "baseline" if result.without_kd_of == "student" else slot.role
             per_user.setdefault(kd_role, values.get(recipe.train.select_metric))
         now = datetime.now(timezone.utc)

@@ -138,8 +138,9 @@ def test_a_killed_kd_run_resumes_and_ends_where_an_uninterrupted_run_ends(kd_run
 
 def test_models_trained_without_kd_are_reused_across_recipes_and_only_when_identical(kd_run, monkeypatch):
     """A second recipe that differs only in its KD loss loads the teacher and the no-KD twin from the
-    trained-model cache (same metrics, marked reused) and trains only the KD student; any change to what a
-    model depends on (its params, the item side's dropout) trains it again."""
+    trained-model cache (same metrics, marked reused) and trains only the KD student; running it again reuses
+    the KD student too; any change to what a model depends on (its params, the item side's dropout, the
+    teacher of a KD student) trains it again."""
     from mmbench.runner import run as run_mod
 
     root, path, _, rec = kd_run
@@ -164,6 +165,12 @@ def test_models_trained_without_kd_are_reused_across_recipes_and_only_when_ident
         assert again[role].best_epoch == first[role].best_epoch and again[role].history == first[role].history
     assert again["student"].reused_from is None and first["teacher"].reused_from is None
     assert any("reused the trained model" in m for m in logs)
+
+    trained.clear()  # the same recipe again: the KD student too (same teacher key, same losses)
+    run_recipe(load_recipe(path, other_loss), results_dir=root / "reuse-again", log=lambda _: None)
+    same = by_role(load_records(root / "reuse-again")[0].models)
+    assert trained == [] and same["student"].reused_from == again["student"].cache_key
+    assert same["student"].metrics == again["student"].metrics
 
     trained.clear()
     run_recipe(load_recipe(path, other_loss + ["teacher.params.dim=8", "modality_dropout.text=0.2"]),
