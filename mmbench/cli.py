@@ -97,14 +97,22 @@ def run(recipe: Path, overrides: tuple[str, ...], seeds: tuple[int, ...], result
 @click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import a plugin module (repeatable).")
 @_friendly
 def validate(recipes: tuple[Path, ...], overrides: tuple[str, ...], plugins: tuple[str, ...]) -> None:
-    """Validate recipes, printing every error with its YAML path; exit 2 if any recipe is invalid."""
+    """Validate recipes (and sweep files), printing every error with its YAML path; exit 2 if any is invalid."""
     _load(plugins)
     from mmbench.errors import RecipeError
     from mmbench.recipe.load import load_recipe, recipe_hash
 
+    from mmbench.recipe.sweep import is_sweep_file, load_sweep
+
     failed = 0
     for path in recipes:
         try:
+            if is_sweep_file(path):  # a sweep validates as one: its file and every trial's recipe
+                if overrides:
+                    raise RecipeError(str(path), ["--set applies to recipes, not to sweep files"])
+                sweep = load_sweep(path)
+                click.echo(f"ok: {path} (sweep {sweep.name}, {len(sweep.trials)} trial(s) of {sweep.recipe_path})")
+                continue
             spec = load_recipe(path, overrides)
         except RecipeError as exc:
             failed += 1

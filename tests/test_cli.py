@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import os
 import textwrap
 from pathlib import Path
 
@@ -82,6 +83,19 @@ def test_validate_typos_exit_2_without_traceback(cli, tmp_path):
     assert f"{bad}:4: student.name: unknown student 'mff'; did you mean 'mf'?" in result.output
     assert f"{bad}:7: baselines[0].params.dimm: unknown parameter of student 'mf'; did you mean 'dim'?" in result.output
     assert "1 of 2 recipe(s) invalid" in result.output
+
+
+def test_validate_checks_sweep_files_as_sweeps(cli, tmp_path):
+    sweep = ROOT / "recipes" / "sweeps" / "beauty-lightgcn.yaml"
+    result = cli("validate", str(sweep))
+    assert result.exit_code == 0 and "(sweep beauty-lightgcn, 4 trial(s)" in result.output
+    bad = tmp_path / "bad-sweep.yaml"
+    bad.write_text(sweep.read_text().replace("recipe: ../beauty/lightgcn.yaml",
+                                             f"recipe: {os.path.relpath(ROOT / 'recipes' / 'beauty' / 'lightgcn.yaml', tmp_path)}")
+                   .replace("train.lr: 2.0e-2", "train.lrr: 2.0e-2"))
+    result = cli("validate", str(bad))
+    assert result.exit_code == 2 and "lr2e-2" in result.output and "lrr" in result.output
+    assert "schema_version" not in result.output  # judged as a sweep, not as a malformed recipe
 
 
 def test_validate_with_set(cli):

@@ -278,3 +278,12 @@ def _trial(spec: TrialSpec, name: str, recipe_name: str, recipe_path: Path, line
     recipe = validate_raw(raw, f"{recipe_path} with trial {name!r}", recipe_lines, name=recipe_path.stem)
     return Trial(name=name, overrides=dict(spec.set), assignments=tuple(assignments), recipe=recipe,
                  hash=recipe_hash(recipe))
+
+
+def is_sweep_file(path: str | Path) -> bool:
+    """Whether ``path`` is a sweep file (a YAML mapping with ``sweep_version``) rather than a recipe."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return False  # the recipe loader reports unreadable files with its own clear error
+    return isinstance(raw, dict) and "sweep_version" in raw
