@@ -181,10 +181,16 @@ def ls(kind: str | None, as_json: bool, plugins: tuple[str, ...]) -> None:
 @click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True, help="Folder whose runs/ holds the run records.")
 @click.option("--format", "fmt", type=click.Choice(["md", "csv", "json", "html"]), default="md", show_default=True)
-@click.option("--view", type=click.Choice(["models", "kd", "robustness"]), default="models", show_default=True,
+@click.option("--view", type=click.Choice(["models", "kd", "robustness", "headline"]), default="models",
+              show_default=True,
               help="models: one row per model; kd: the distillation report (retention, gain, ratios, paired tests); "
-                   "robustness: the metric at every missing-modality rate.")
-@click.option("--metric", default="NDCG@10", show_default=True, help="The metric of the kd and robustness views and plots.")
+                   "robustness: the metric at every missing-modality rate; headline: teacher, KD student and "
+                   "no-KD student of every KD recipe (accuracy, latency, size, Δ at 50% missing).")
+@click.option("--metric", default="NDCG@10", show_default=True,
+              help="The metric of the kd and robustness views, of the headline's Δ column and of the plots.")
+@click.option("--recipe", "recipes", multiple=True, metavar="PATTERN",
+              help="Only recipes whose name matches this shell-style glob, e.g. --recipe 'beauty-*' "
+                   "(repeatable; applies to every view and to --plot).")
 @click.option("--columns", default="", metavar="COL,COL",
               help="Only these value columns, in this order, e.g. --columns HR@10,NDCG@10,latency_ms_p50.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
@@ -194,14 +200,14 @@ def ls(kind: str | None, as_json: bool, plugins: tuple[str, ...]) -> None:
                    "dataset and split (needs the `plot` extra).")
 @click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import a plugin module (repeatable).")
 @_friendly
-def leaderboard(results_dir: Path, fmt: str, view: str, metric: str, columns: str, output: Path | None,
-                plot_dir: Path | None, plugins: tuple[str, ...]) -> None:
+def leaderboard(results_dir: Path, fmt: str, view: str, metric: str, recipes: tuple[str, ...], columns: str,
+                output: Path | None, plot_dir: Path | None, plugins: tuple[str, ...]) -> None:
     """Aggregate run records into a leaderboard: mean ± 95% CI over seeds of the test metrics."""
     _load(plugins)
-    from mmbench.results.leaderboard import recipe_labels, render, rows
+    from mmbench.results.leaderboard import filter_recipes, recipe_labels, render, rows
     from mmbench.results.store import atomic_write_text, load_records
 
-    records = load_records(results_dir)
+    records = filter_recipes(load_records(results_dir), recipes)
     text = render(records, fmt, [c.strip() for c in columns.split(",") if c.strip()], view=view, metric=metric)
     if output:
         atomic_write_text(output, text)

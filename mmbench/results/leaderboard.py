@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Sequence
+from fnmatch import fnmatchcase
 from statistics import mean
 from typing import Any
 
@@ -24,8 +25,9 @@ from mmbench.results.tables import select_columns as _select
 KEY = ("recipe", "dataset", "split", "role", "component")
 _METRIC_COL = re.compile(r"^(?P<label>[A-Za-z]+)@(?P<k>\d+)$")
 EXTRA = {"latency_ms_p50": False, "latency_ms_p95": False, "latency_enc_ms_p50": False, "params": False}
-# robustness columns: ΔNDCG@10[no-text@50%] (relative change) and AUC-NDCG@10[no-text] (mean relative metric)
-_ROBUST_COL = re.compile(r"^(Δ|AUC-)[A-Za-z]+@\d+\[")
+# robustness columns: ΔNDCG@10[no-text@50%] (relative change), AUC-NDCG@10[no-text] (mean relative metric)
+# and the headline's ΔNDCG@10@50%
+_ROBUST_COL = re.compile(r"^(Δ|AUC-)[A-Za-z]+@\d+[\[@]")
 
 
 def higher_is_better(column: str) -> bool | None:
@@ -84,15 +86,35 @@ def recipe_labels(records: Sequence[RunRecord]) -> list[tuple[str, RunRecord]]:
     return out
 
 
-def rows(records: Sequence[RunRecord]) -> list[dict[str, Any]]:
-    """Aggregate records into leaderboard rows (dicts with means, ``<col>_ci95`` and ``seeds``)."""
+def filter_recipes(records: Sequence[RunRecord], patterns: Sequence[str]) -> list[RunRecord]:
+    """The records whose recipe name matches any of the shell-style ``patterns`` (all records without any).
+
+    Raises:
+        ResultsError: no record matches any pattern; the message names the recipes present.
+    """
+    if not patterns:
+        return list(records)
+    kept = [rec for rec in records if any(fnmatchcase(rec.recipe.name, p) for p in patterns)]
+    if not kept:
+        names = sorted({rec.recipe.name for rec in records})
+        raise ResultsError(f"no run record matches --recipe {', '.join(repr(p) for p in patterns)}; recipes present: "
+                           f"{', '.join(names) if names else '(none)'}; fix: pass a recipe name or a shell-style "
+                           "glob on it, e.g. --recipe 'beauty-*'")
+    return kept
+
+
+def rows(records: Sequence[RunRecord], metric: str = "NDCG@10") -> list[dict[str, Any]]:
+    """Aggregate records into leaderboard rows (dicts with means, ``<col>_ci95`` and ``seeds``).
+
+    ``metric``: the metric of the robustness columns (Δ at the summary rate, AUC).
+    """
     from mmbench.results.robustness import model_columns
 
     groups: dict[tuple[str, ...], list[dict[str, float]]] = defaultdict(list)
     for recipe, rec in recipe_labels(records):
         for m in rec.models:
             values = dict(m.metrics["test"])
-            values.update(model_columns(m))
+            values.update(model_columns(m, metric))
             if m.latency:
                 for col in ("latency_ms_p50", "latency_ms_p95", "latency_enc_ms_p50"):
                     if col in m.latency:
@@ -121,7 +143,8 @@ def _model_order(values: list[str]) -> list[str]:
     return _metric_order({c for c in values if c not in EXTRA}) + [c for c in EXTRA if c in values]
 
 
-def _view(name: str) -> View:
+def _view(name: str, metric: str = "NDCG@10") -> View:
+    from mmbench.results.headline import headline_view
     from mmbench.results.kd import KD_KEY, kd_rows
     from mmbench.results.robustness import ROBUST_KEY, robustness_rows
 
@@ -139,18 +162,19 @@ def _view(name: str) -> View:
                            "mask seeds), mean ± 95% CI over seeds; Δ relative to p=0%; AUC = mean of metric / "
                            "clean metric over the rates (1 = unaffected).",
                            "No robustness results found (enable eval.robustness in a recipe with encoders)."),
+        "headline": headline_view(metric),
     }
     if name not in views:
         raise ResultsError(f"unknown leaderboard view {name!r}; views: {', '.join(views)}")
     return views[name]
 
 
-VIEWS = ("models", "kd", "robustness")
+VIEWS = ("models", "kd", "robustness", "headline")
 
 
 def table(records: Sequence[RunRecord], view: str = "models", metric: str = "NDCG@10") -> tuple[View, list[dict[str, Any]]]:
-    """The rows of one leaderboard view (``models``, ``kd`` or ``robustness``) and its description."""
-    spec = _view(view)
+    """The rows of one leaderboard view (``models``, ``kd``, ``robustness`` or ``headline``) and its description."""
+    spec = _view(view, metric)
     return spec, spec.build(records, metric)
 
 
@@ -158,8 +182,9 @@ def render(records: Sequence[RunRecord], fmt: str, columns: Sequence[str] = (), 
            metric: str = "NDCG@10") -> str:
     """The leaderboard of ``records`` in ``fmt`` (md, csv, json or html), optionally only some columns.
 
-    ``view``: ``models`` (one row per model), ``kd`` (the KD report) or ``robustness`` (metric vs missing
-    rate); ``metric`` is the column the kd and robustness views report.
+    ``view``: ``models`` (one row per model), ``kd`` (the KD report), ``robustness`` (metric vs missing
+    rate) or ``headline`` (teacher, KD student, no-KD student per KD recipe); ``metric`` is the column the kd
+    and robustness views report and the headline's Δ column.
     """
     spec, data = table(records, view, metric)
     return FORMATS[fmt](_select(data, columns, spec) if columns else data, spec)
