@@ -19,7 +19,7 @@ from mmbench.results.record import ModelResult, RunRecord
 from mmbench.results.tables import View
 
 HEADLINE_KEY = ("recipe", "dataset", "split", "model")
-VALUES = ("HR@10", "NDCG@10", "HR@20", "NDCG@20", "latency_ms_p50", "params")
+VALUES = ("HR@10", "NDCG@10", "HR@20", "NDCG@20", "latency_ms_p50", "latency_enc_ms_p50", "params")
 RATE = 0.5  # the missing rate of the Δ column
 EMPTY = ("No KD runs found (the headline view needs a run with a teacher, a student with distill losses and "
          "its no-KD twin).")
@@ -85,7 +85,9 @@ def headline_view(metric: str = "NDCG@10") -> View:
     note = (f"Headline: per KD recipe, the teacher, the KD student and the same student trained without KD "
             f"(other baselines: see the models view). HR@K, NDCG@K: test split, full ranking, models selected "
             f"on the validation split. latency_ms_p50: median latency in ms of a single-user request (score "
-            f"every item + top-K, served model, no feature encoders) on the device recorded with the run. "
+            f"every item + top-K, served model, no feature encoders) on the device recorded with the run; "
+            f"latency_enc_ms_p50: the same request when the model also runs its feature encoders on one "
+            f"item's raw input (the cost of serving a new or changed item; equal for ID-only models). "
             f"params: trainable parameters. {delta_name(metric)}: relative change of {metric} when {RATE:.0%} "
             f"of the items lose their features (item-level masks, model as trained), in the 'all' condition "
             f"(every modality missing from the same items) when the recipe has several modalities, else in "

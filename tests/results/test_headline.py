@@ -214,3 +214,19 @@ def test_cli_recipe_without_match_exits_2(tmp_path: Path) -> None:
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: no run record matches --recipe 'baby-*', 'nope'")
     assert "recipes present: beauty-kd, quickstart" in line
+
+
+def test_latency_with_encoders_is_shown_when_measured() -> None:
+    records = kd_records()
+    for rec in records:
+        for m in rec.models:
+            if m.latency is not None:
+                extra = 9.0 if m.role == "teacher" else m.latency["latency_ms_p50"]
+                m.latency["latency_enc_ms_p50"] = extra + 0.5 * rec.seed
+    table = by_model(headline_rows(records))
+    assert table["teacher (mm-gnn)"]["latency_enc_ms_p50"] == pytest.approx(9.25)
+    assert table["KD student (lightgcn)"]["latency_enc_ms_p50"] == pytest.approx(0.55 + 0.25)
+    md = render(records, "md", view="headline")
+    assert "latency_enc_ms_p50 ↓" in md and "new or changed item" in md
+    header = [c.strip() for c in md_sections(md)["amazon-beauty · loo-time"][0].strip("|").split("|")]
+    assert header.index("latency_enc_ms_p50 ↓") == header.index("latency_ms_p50 ↓") + 1
