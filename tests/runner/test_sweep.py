@@ -281,5 +281,5 @@ def test_the_documented_example_is_a_valid_sweep(tmp_path):
     recipe = os.path.relpath(ROOT / "recipes" / "quickstart.yaml", tmp_path)
     path = write_sweep(tmp_path, example.replace("../quickstart.yaml", recipe), "example.yaml")
     sweep = load_sweep(path)
-    assert sweep.name == "quickstart-mf-lr" and [t.name for t in sweep.trials] == ["lr-1e-3", "lr-1e-2", "as-is"]
+    assert sweep.name == "quickstart-lr" and [t.name for t in sweep.trials] == ["lr-1e-3", "lr-5e-3", "as-is"]
     assert sweep.trials[0].recipe.train.lr == 1e-3 and sweep.seeds == (0, 1)
