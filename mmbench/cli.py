@@ -75,7 +75,8 @@ def run(recipe: Path, overrides: tuple[str, ...], seeds: tuple[int, ...], result
     from tabulate import tabulate
 
     from mmbench.recipe.load import load_recipe
-    from mmbench.runner.run import kd_lines, run_recipe, summary_rows
+    from mmbench.results.terminal import kd_lines, summary_rows
+    from mmbench.runner.run import run_recipe
 
     spec = load_recipe(recipe, overrides)
     paths = run_recipe(spec, results_dir=results_dir, seeds=list(seeds) or None, recipe_path=str(recipe),

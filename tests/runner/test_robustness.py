@@ -184,7 +184,7 @@ def test_leaderboard_views_of_the_run(kd_run, tmp_path):
 
 
 def test_run_prints_one_kd_line_per_seed(kd_run):
-    from mmbench.runner.run import kd_lines
+    from mmbench.results.terminal import kd_lines
 
     _, _, paths, rec = kd_run
     (line,) = kd_lines(paths)
