@@ -14,7 +14,7 @@ import yaml
 
 from mmbench.errors import RecipeError
 from mmbench.params import format_loc
-from mmbench.recipe.schema import Recipe
+from mmbench.recipe.schema import RECIPE_NAME, Recipe
 from mmbench.recipe.validate import (
     component_issues,
     load_recipe_plugins,
@@ -178,6 +178,10 @@ def validate_raw(raw: dict[str, Any], source: str, lines: Lines | None = None, n
     structural = schema_issues(raw)
     comp, resolved = component_issues(raw)
     issues += structural + comp
+    if raw.get("name") is None and not re.fullmatch(RECIPE_NAME, name):
+        issues.append((("name",), f"the recipe sets no `name:` and its file name {name!r} is not a valid recipe name "
+                                  "(lowercase letters and digits joined by - _ or .); set `name:` in the recipe "
+                                  "or rename the file"))
     if not structural:
         issues += semantic_issues(Recipe.model_validate(raw))
     if issues:

@@ -141,11 +141,15 @@ class ModelSlot(NamedTuple):
     spec: ModelSpec
 
 
+# a recipe's name: lowercase letters and digits joined by single - _ or . (it names result files and leaderboard rows)
+RECIPE_NAME = r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$"
+
+
 class Recipe(_Strict):
     """A complete benchmark recipe: data, encoders, teacher, student, distillation, training, evaluation."""
 
     schema_version: Literal[1]
-    name: str | None = Field(None, pattern=r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$")
+    name: str | None = Field(None, pattern=RECIPE_NAME)
     description: str = ""
     plugins: list[str] = Field(default_factory=list)
     dataset: DatasetSpec

@@ -167,3 +167,14 @@ def test_hash_survives_new_optional_schema_fields_but_not_param_defaults(tmp_pat
     finally:
         param_specs.cache_clear()
         params_model.cache_clear()
+
+
+@pytest.mark.parametrize("stem", ["_draft", "Beauty_KD", "kd--rrd"])
+def test_file_name_that_is_no_recipe_name_needs_a_name_field(tmp_path, stem):
+    with pytest.raises(RecipeError) as exc:
+        load_recipe(write(tmp_path, f"{stem}.yaml", BASE))
+    assert len(exc.value.issues) == 1
+    assert f"file name {stem!r} is not a valid recipe name" in exc.value.issues[0]
+    assert "set `name:`" in exc.value.issues[0]
+    named = load_recipe(write(tmp_path, f"{stem}.yaml", BASE + "name: draft\n"))
+    assert named.name == "draft"
