@@ -4,6 +4,7 @@ Per run (``RunRecord.kd``), for the teacher, the KD student and the same student
 
 - **retention** = student metric / teacher metric (1.0 = the student keeps all of the teacher's accuracy);
 - **gain** = student metric / no-KD student metric - 1 (what distillation adds at the same size and budget);
+- over seeds also **teacher gain** = teacher metric / no-KD student metric - 1 (what the teacher has to give);
 - **params_ratio**, **latency_ratio** (p50 single-user request, served tables) and **latency_enc_ratio**
   (the same request when the models run their feature encoders), student / teacher;
 - **paired tests over test users** (student vs no-KD student, student vs teacher) on the selection metric:
@@ -27,6 +28,7 @@ from mmbench.results.stats import ci95, paired_t_test
 
 REPORT_METRICS = ("HR@10", "NDCG@10", "HR@20", "NDCG@20")
 KD_KEY = ("recipe", "dataset", "split", "teacher", "student")
+_PER_METRIC = ("teacher", "student", "baseline", "retention", "gain", "teacher_gain")
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -85,8 +87,9 @@ def kd_report(models: Sequence[ModelResult], *, select_metric: str = "NDCG@10",
 def kd_rows(records: Sequence[RunRecord], metric: str = "NDCG@10") -> list[dict[str, Any]]:
     """KD leaderboard rows: one per (recipe, dataset, split, teacher, student), mean ± 95% CI over seeds.
 
-    Columns: the three models' ``metric``, ``retention``, ``gain``, the ratios, and the across-seed paired
-    t-test p-values of the student against the no-KD student and against the teacher.
+    Columns: the three models' ``metric``, ``retention``, ``gain``, ``teacher gain`` (teacher / no-KD student
+    - 1: is the teacher worth distilling?), the ratios, and the across-seed paired t-test p-values of the
+    student against the no-KD student and against the teacher.
     """
     from mmbench.results.leaderboard import recipe_labels
 
@@ -101,7 +104,7 @@ def kd_rows(records: Sequence[RunRecord], metric: str = "NDCG@10") -> list[dict[
             continue
         groups[(label, rec.dataset.key, rec.dataset.split, teacher.component, student.component)].append({
             "teacher": t, "student": s, "baseline": b, "retention": _ratio(s, t),
-            "gain": (s / b - 1.0) if b else None,
+            "gain": (s / b - 1.0) if b else None, "teacher_gain": (t / b - 1.0) if b else None,
             "params_ratio": _ratio(student.size["params"], teacher.size["params"]),
             "latency_ratio": _ratio(_lat(student, "latency_ms_p50"), _lat(teacher, "latency_ms_p50")),
             "latency_enc_ratio": _ratio(_lat(student, "latency_enc_ms_p50"), _lat(teacher, "latency_enc_ms_p50")),
@@ -111,11 +114,11 @@ def kd_rows(records: Sequence[RunRecord], metric: str = "NDCG@10") -> list[dict[
         runs = groups[key]
         row: dict[str, Any] = dict(zip(KD_KEY, key))
         row["seeds"] = len(runs)
-        for col in ("teacher", "student", "baseline", "retention", "gain", "params_ratio", "latency_ratio",
-                    "latency_enc_ratio"):
+        for col in ("teacher", "student", "baseline", "retention", "gain", "teacher_gain", "params_ratio",
+                    "latency_ratio", "latency_enc_ratio"):
             vals = [r[col] for r in runs if r[col] is not None]
             if len(vals) == len(runs):
-                name = f"{col} {metric}" if col in ("teacher", "student", "baseline", "retention", "gain") else col
+                name = f"{col.replace('_', ' ')} {metric}" if col in _PER_METRIC else col
                 row[name] = fmean(vals)
                 row[f"{name}_ci95"] = ci95(vals)
         for other, name in (("baseline", "p_vs_baseline"), ("teacher", "p_vs_teacher")):

@@ -64,7 +64,7 @@ def _header(col: str) -> str:
 
 
 def _percent(col: str) -> bool:
-    return col.startswith(("Δ", "gain", "retention"))
+    return col.startswith(("Δ", "gain", "retention", "teacher gain"))
 
 
 def cell(row: Row, col: str) -> str:
@@ -79,7 +79,7 @@ def cell(row: Row, col: str) -> str:
     if isinstance(value, float):
         ci = row.get(f"{col}_ci95")
         if _percent(col):
-            sign = "+" if col.startswith(("Δ", "gain")) else ""
+            sign = "+" if col.startswith(("Δ", "gain", "teacher gain")) else ""
             shown = f"{ci * 100:.1f}%" if ci else ""
             text = f"{value * 100:{sign}.1f}%"
         else:

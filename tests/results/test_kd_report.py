@@ -54,6 +54,10 @@ def test_rows_over_seeds_with_paired_test_across_seeds():
     assert row["p_vs_baseline"] == pytest.approx(p_base, rel=1e-6)
     assert row["p_vs_teacher"] == pytest.approx(p_teacher, rel=1e-6)
     assert row["params_ratio"] == pytest.approx(1 / 3) and row["latency_ratio"] == pytest.approx(0.25)
+    teacher_gain = [t / b - 1 for t, _, b in SEEDS]
+    assert row["teacher gain NDCG@10"] == pytest.approx(sum(teacher_gain) / 3)
+    assert row["teacher gain NDCG@10_ci95"] == pytest.approx(
+        stats.t.ppf(0.975, 2) * stats.tstd(teacher_gain) / 3 ** 0.5, rel=1e-6)
 
 
 def test_empty_views_say_what_is_missing():
