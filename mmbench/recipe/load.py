@@ -172,7 +172,14 @@ def _line_no(loc: tuple[Any, ...], lines: Lines) -> int:
 
 
 def validate_raw(raw: dict[str, Any], source: str, lines: Lines | None = None, name: str = "recipe") -> Recipe:
-    """Validate a raw recipe mapping; raise :class:`RecipeError` with every problem found."""
+    """Validate a raw recipe mapping; raise :class:`RecipeError` with every problem found.
+
+    The built-in components and installed entry-point plugins are loaded first, as the command line does, so
+    ``load_recipe`` works the same from Python as ``mmbench validate`` does from the shell.
+    """
+    from mmbench.registry import load_plugins
+
+    load_plugins()
     lines = lines or {}
     issues = load_recipe_plugins(raw)
     structural = schema_issues(raw)

@@ -178,3 +178,16 @@ def test_file_name_that_is_no_recipe_name_needs_a_name_field(tmp_path, stem):
     assert "set `name:`" in exc.value.issues[0]
     named = load_recipe(write(tmp_path, f"{stem}.yaml", BASE + "name: draft\n"))
     assert named.name == "draft"
+
+
+def test_load_recipe_from_python_needs_no_setup():
+    """A fresh interpreter can load a shipped recipe without importing the components first."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    code = ("from mmbench.recipe.load import load_recipe; "
+            "r = load_recipe('recipes/quickstart.yaml'); print(r.teacher.name, r.student.name)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["mm-gnn", "lightgcn"]
