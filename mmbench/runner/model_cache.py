@@ -10,6 +10,10 @@ model that reads item features) the features themselves and the item side (dropo
 the cache root and later recipes load them instead of training again. Test evaluation, latency and
 robustness always run afresh, and the record says the model was reused and from which key.
 
+The CPU thread count is deliberately not part of the key (a sweep's worker processes use fewer threads than
+a single run): retraining with another count can differ in the last digits, through the floating-point
+reduction order of multi-threaded kernels.
+
 A KD student's key adds its teacher's key and every distillation setting, so it is reused only with the
 very same teacher and losses (e.g. a sweep's trial and the recipe it selected). Entries are written atomically (weights first,
 the JSON that marks an entry complete last) and read with ``torch.load(weights_only=True)``.
