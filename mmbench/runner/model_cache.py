@@ -21,6 +21,7 @@ the JSON that marks an entry complete last) and read with ``torch.load(weights_o
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import hashlib
 import json
@@ -45,18 +46,40 @@ NOT_TRAINING = ("cli.py", "cli_*.py", "results/*", "interop/*", "runner/sweep.py
                 "runner/provenance.py", "metrics/latency.py", "metrics/robustness.py", "recipe/sweep.py")
 
 
-@lru_cache(maxsize=1)
-def code_fingerprint() -> str:
-    """A hash of the package source that builds, trains and selects models (all but :data:`NOT_TRAINING`)."""
-    root = Path(__file__).resolve().parents[1]
+def _code_of(source: bytes) -> bytes:
+    """The code of a module without its docstrings and comments (the AST), or the bytes if it does not parse."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return source
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False).encode()
+
+
+def source_fingerprint(root: Path, exclude: tuple[str, ...] = ()) -> str:
+    """A hash of the code of every ``*.py`` under ``root`` but ``exclude`` (globs relative to ``root``).
+
+    Docstrings, comments and layout do not count: editing them keeps trained models valid.
+    """
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root).as_posix()
-        if any(fnmatch.fnmatch(rel, pattern) for pattern in NOT_TRAINING):
+        if any(fnmatch.fnmatch(rel, pattern) for pattern in exclude):
             continue
         h.update(rel.encode())
-        h.update(path.read_bytes())
+        h.update(_code_of(path.read_bytes()))
     return h.hexdigest()[:16]
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """A hash of the package code that builds, trains and selects models (all but :data:`NOT_TRAINING`)."""
+    return source_fingerprint(Path(__file__).resolve().parents[1], NOT_TRAINING)
 
 
 def tensor_digest(*tensors: torch.Tensor) -> str:

@@ -58,3 +58,18 @@ def test_round_trip_and_damaged_entries_are_misses(tmp_path, monkeypatch):
     model_cache.save_model("k2", torch.nn.Linear(4, 2), fitted, {})  # another architecture's weights
     assert model_cache.load_model("k2", other, logs.append) is None
     assert not list((tmp_path / "models").glob(".*.tmp"))  # atomic writes leave no temp files
+
+
+def test_fingerprint_ignores_docstrings_comments_and_layout_but_not_code(tmp_path):
+    def fingerprint(text: str) -> str:
+        (tmp_path / "pkg").mkdir(exist_ok=True)
+        (tmp_path / "pkg" / "mod.py").write_text(text)
+        (tmp_path / "pkg" / "report.py").write_text(f"X = {len(text)}\n")  # excluded: never counts
+        return model_cache.source_fingerprint(tmp_path / "pkg", ("report.py",))
+
+    base = fingerprint('"""Doc."""\n\ndef f(x):\n    """Doc."""\n    return x + 1\n')
+    assert fingerprint('"""Other doc."""\n\n\ndef f(x):  # a comment\n    return x + 1\n') == base
+    assert fingerprint('"""Doc."""\n\ndef f(x):\n    return x + 2\n') != base
+    assert fingerprint('"""Doc."""\n\ndef f(x):\n    """Doc."""\n    return x + 1\nY = "a string"\n') != base
+    assert fingerprint('def f(x):\n    """Doc."""\n') != fingerprint('def f(x):\n    pass\n    pass\n')
+    assert fingerprint("def broken(:\n") != fingerprint("def broken(:\n\n")  # unparsable: the bytes count
