@@ -154,7 +154,8 @@ def _view(name: str, metric: str = "NDCG@10") -> View:
                        "models selected on the validation split."),
         "kd": View("kd", KD_KEY, lambda recs, metric: kd_rows(recs, metric), None,
                    "Knowledge distillation: retention = student / teacher, gain = student / no-KD student - 1, "
-                   "teacher gain = teacher / no-KD student - 1, ratios student / teacher; mean ± 95% CI over seeds; p: paired t-test across seeds.",
+                   "teacher gain = teacher / no-KD student - 1, ratios student / teacher; mean ± 95% CI over seeds; "
+                   "p: paired t-test across seeds.",
                    "No KD runs found (a KD run has a teacher, a student with distill losses and its no-KD twin)."),
         "robustness": View("robustness", ROBUST_KEY,
                            lambda recs, metric: robustness_rows(recipe_labels(recs), metric), None,
