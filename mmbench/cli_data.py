@@ -63,6 +63,81 @@ def data_info(name: str | None, params: tuple[str, ...], split: str | None, spli
         click.echo(render_card(prepared.card, split_card))
 
 
+@data.command(name="export")
+@click.option("--recipe", type=click.Path(dir_okay=False, path_type=Path),
+              help="Take the dataset, its params, split and split seed from this recipe.")
+@click.option("--dataset", "dataset", metavar="NAME", help="The dataset to export (instead of --recipe).")
+@click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
+              help="A dataset param, YAML-parsed, e.g. -p max_users=500 (repeatable; added to a recipe's).")
+@click.option("--split", default=None, help="The split, e.g. loo-time (required with --dataset).")
+@click.option("--split-seed", default=None, type=click.IntRange(min=0), help="Seed of seeded splits (default 0).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="RecBole data_path: the files go to OUT/NAME/.")
+@click.option("--name", "export_name", default=None,
+              help="RecBole dataset name and file stem [default: the dataset's].")
+@click.option("--force", is_flag=True, help="Overwrite the export's files in a non-empty OUT/NAME.")
+@click.option("--no-cache", is_flag=True, help="Prepare from the raw files without reading or writing the cache.")
+@click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import a plugin module (repeatable).")
+@_friendly
+def data_export(recipe: Path | None, dataset: str | None, params: tuple[str, ...], split: str | None,
+                split_seed: int | None, out: Path, export_name: str | None, force: bool, no_cache: bool,
+                plugins: tuple[str, ...]) -> None:
+    """Export a dataset + split as RecBole atomic files (benchmark-file mode) with a RecBole YAML config.
+
+    \b
+    Writes OUT/NAME/NAME.{train,valid,test}.inter (the exact split), NAME.item (dense id, raw id, item
+    text), NAME.user (dense id, raw id) and NAME.yaml, for
+      run_recbole(model="LightGCN", config_file_list=["OUT/NAME/NAME.yaml"])
+    Read it back with dataset `atomic`, params {path: OUT/NAME, benchmark_filename: [train, valid, test]},
+    split `given`.
+    """
+    _load(plugins)
+    from mmbench.data.load import load_dataset
+    from mmbench.data.splits import SEEDED_SPLITS, SPLITS, make_split, split_key
+    from mmbench.interop.recbole_export import check_target, default_name, export_benchmark
+
+    if (dataset is None) == (recipe is None):
+        raise click.UsageError("give --dataset NAME or --recipe PATH (one of the two)")
+    settings = dict(_param(p) for p in params)
+    if recipe is not None:
+        from mmbench.recipe.load import load_recipe
+
+        spec = load_recipe(recipe).dataset
+        dataset, settings = spec.name, {**spec.params, **settings}
+        split = split or spec.split
+        split_seed = spec.split_seed if split_seed is None and split == spec.split else split_seed
+    if split is None:
+        raise click.UsageError(f"--dataset needs --split SPLIT (splits: {', '.join(SPLITS)})")
+    if split not in SPLITS:
+        import difflib
+
+        hint = "".join(f"; did you mean {m!r}?" for m in difflib.get_close_matches(split, list(SPLITS), n=1))
+        raise click.BadParameter(f"unknown split {split!r}{hint} (splits: {', '.join(SPLITS)})",
+                                 param_hint="--split")
+    if split_seed and split not in SEEDED_SPLITS:
+        raise click.BadParameter(f"only seeded splits ({', '.join(sorted(SEEDED_SPLITS))}) take a seed, not "
+                                 f"{split!r}; remove it", param_hint="--split-seed")
+    assert dataset is not None
+    check_target(out, export_name or default_name(dataset), force)  # before the (maybe long) preparation
+    prepared = load_dataset(dataset, settings, use_cache=not no_cache)
+    made = make_split(split, prepared.interactions, seed=split_seed or 0)
+    about = f"dataset {dataset}{f' {settings}' if settings else ''}, split {split_key(split, split_seed or 0)}"
+    result = export_benchmark(prepared, made, out, export_name, force=force, about=about)
+    c = result.counts
+    what = [*(f"{c[part]:,} interactions" for part in ("train", "valid", "test")),
+            f"{c['items']:,} items ({', '.join(['raw_item_id', *result.text_fields])})",
+            f"{c['users']:,} users (raw_user_id)", f"RecBole config (data_path {result.folder.parent})"]
+    click.echo(f"exported {about} to {result.folder}/" + ("" if result.timestamp else " (no timestamps)"))
+    width = max(map(len, result.files))
+    for file, line in zip(result.files, what):
+        click.echo(f"  {file:<{width}}  {line}")
+    if result.cleaned_cells:
+        click.echo(f"  {result.cleaned_cells:,} cell(s) held tabs or line breaks, written as spaces")
+    yaml_file = list(result.files.values())[-1]
+    click.echo(f"RecBole: run_recbole(model=\"LightGCN\", config_file_list=[\"{yaml_file}\"])")
+    click.echo("mmbench: dataset: " + json.dumps(result.import_spec))
+
+
 @data.command(name="cache")
 @click.option("--clear", is_flag=True, help="Delete every cached dataset.")
 @_friendly

@@ -6,6 +6,12 @@ what the text encoders want; ``float`` fields become numbers. Values are read li
 unlike RecBole's pandas defaults), so a stray ``"`` in a title cannot swallow the lines after it. Ids stay
 tokens (strings) unless every one is a plain non-negative integer, so that ``10`` sorts after ``9`` when
 dense ids are assigned. A ``<name>.user`` file is not read: mmbench models use no user features.
+
+RecBole's benchmark files (``benchmark_filename: [train, valid, test]``: ``<name>.train.inter`` and so on,
+e.g. written by ``mmbench data export``) are read as one table whose rows remember their file, so that
+split ``given`` reproduces the three parts. Preprocessing still runs on the union of the parts: with the
+defaults (no k-core, no rating or date filter) it removes nothing unless a (user, item) pair is in several
+parts, where dedupe keeps its earliest row (ties: the earlier part).
 """
 
 from __future__ import annotations
@@ -104,6 +110,10 @@ def split_parts(values: pd.Series, path: Path, field: str) -> pd.Series:
     return parts
 
 
+def _header(types: dict[str, str]) -> str:
+    return repr("\t".join(f"{f}:{k}" for f, k in types.items()))
+
+
 @register_dataset("atomic")
 class AtomicDataset:
     """RecBole atomic files from a folder: <name>.inter plus optional <name>.item (ratings, time, split, text)."""
@@ -111,8 +121,9 @@ class AtomicDataset:
     def __init__(self, *, path: str, name: str | None = None, user_field: str = "user_id",
                  item_field: str = "item_id", time_field: str | None = "timestamp",
                  rating_field: str | None = "rating", split_field: str | None = None,
-                 text_fields: list[str] | None = None, k_core: int = 0, min_rating: float | None = None,
-                 start: str | None = None, end: str | None = None) -> None:
+                 benchmark_filename: list[str] | None = None, text_fields: list[str] | None = None,
+                 k_core: int = 0, min_rating: float | None = None, start: str | None = None,
+                 end: str | None = None) -> None:
         """Args:
             path: folder holding the atomic files.
             name: file stem (``<name>.inter``); default: the folder's name, as RecBole does.
@@ -122,6 +133,9 @@ class AtomicDataset:
                 present, any other name must exist; null = no time.
             rating_field: rating field; same rule as ``time_field``.
             split_field: field holding a given split (0/1/2 as in MMRec's ``x_label``, or train/valid/test).
+            benchmark_filename: RecBole's benchmark files: three suffixes in train/valid/test order, e.g.
+                ``[train, valid, test]`` reads ``<name>.train.inter`` ... instead of ``<name>.inter``; each
+                row's file is its part for split ``given``.
             text_fields: ``.item`` fields that are item text; default: every token / token_seq field but the id.
             k_core: iterative k-core after the filters below (0 = off).
             min_rating: keep interactions with rating ≥ this.
@@ -133,41 +147,88 @@ class AtomicDataset:
         self.user_field, self.item_field, self.split_field = user_field, item_field, split_field
         self.time_field, self.rating_field = time_field, rating_field
         self.text_fields = None if text_fields is None else tuple(text_fields)
+        self.parts = None if benchmark_filename is None else self._check_parts(benchmark_filename)
         self.preprocess = Preprocess(min_rating=min_rating, start=start, end=end, k_core=k_core)
         self.notes: dict[str, str] = {}  # composed loaders (e.g. movielens-100k) add their own
+
+    def _check_parts(self, names: list[str]) -> tuple[str, ...]:
+        fix = "fix: set dataset.params.benchmark_filename to three file suffixes in train/valid/test order, " \
+              "e.g. [train, valid, test]"
+        if self.split_field:
+            raise DataError("dataset atomic: benchmark_filename and split_field are both set, but the benchmark "
+                            "files already give the split; fix: remove split_field (or benchmark_filename)")
+        if len(names) != len(GIVEN_PARTS):
+            raise DataError(f"dataset atomic: benchmark_filename has {len(names)} name(s) {names}, not 3; {fix}")
+        bad = [n for n in names if not n or n != n.strip() or "/" in n or "\\" in n]
+        if bad or len(set(names)) != len(names):
+            raise DataError(f"dataset atomic: benchmark_filename {names} holds "
+                            f"{'an empty or path-like name ' + repr(bad[0]) if bad else 'a name twice'}; {fix}")
+        return tuple(names)
+
+    def inter_files(self) -> list[Path]:
+        """The interaction file(s): ``<name>.inter``, or the benchmark files in train/valid/test order."""
+        if self.parts is None:
+            return [self.folder / f"{self.name}.inter"]
+        return [self.folder / f"{self.name}.{part}.inter" for part in self.parts]
 
     def sources(self) -> list[Path]:
         if not self.folder.is_dir():
             raise DataError(f"{self.folder}: folder not found; fix: set dataset.params.path to a folder holding "
-                            f"{self.name}.inter")
-        inter = self.folder / f"{self.name}.inter"
-        if not inter.is_file():
-            found = sorted(p.name for p in self.folder.glob("*.inter"))
-            raise DataError(f"{inter}: file not found (.inter files there: {found}); fix: set dataset.params.name "
-                            f"to the file stem")
+                            f"{self.inter_files()[0].name}")
+        inters = self.inter_files()
+        for inter in inters:
+            if not inter.is_file():
+                found = sorted(p.name for p in self.folder.glob("*.inter"))
+                what = "dataset.params.name to the file stem" + (
+                    " and dataset.params.benchmark_filename to the suffixes of the train/valid/test files"
+                    if self.parts else "")
+                raise DataError(f"{inter}: file not found (.inter files there: {found}); fix: set {what}")
         item = self.folder / f"{self.name}.item"
-        return [inter, item] if item.is_file() else [inter]
+        return [*inters, item] if item.is_file() else inters
 
     def load(self) -> RawData:
-        inter_path, *item_path = self.sources()
-        types = read_header(inter_path)
+        inter_paths = self.inter_files()
+        item_path = self.sources()[len(inter_paths):]  # checks that every file exists
+        types = read_header(inter_paths[0])
+        for other in inter_paths[1:]:
+            if read_header(other) != types:
+                raise DataError(f"{other}: header {_header(read_header(other))} differs from {inter_paths[0].name}'s "
+                                f"{_header(types)}; fix: write the same field:type columns, in the same order, "
+                                f"in every benchmark file")
+        inter_path = inter_paths[0]
         require_field(types, self.user_field, inter_path, "user_field")
         require_field(types, self.item_field, inter_path, "item_field")
         if self.split_field:
             require_field(types, self.split_field, inter_path, "split_field")
         time = field_or_none(types, self.time_field, "timestamp", inter_path, "time_field")
         rating = field_or_none(types, self.rating_field, "rating", inter_path, "rating_field")
-        df, _ = read_atomic(inter_path, keep_text=[f for f in (time, self.split_field) if f])
-        inter = pd.DataFrame({"user": ids(df[self.user_field]), "item": ids(df[self.item_field])})
-        if time:
-            inter["timestamp"] = parse_timestamps(df[time], inter_path, time)
-        if rating:
-            inter["rating"] = numeric(df[rating], inter_path, rating)
-        if self.split_field:
-            inter["split"] = split_parts(df[self.split_field], inter_path, self.split_field)
+        inter = pd.concat([self._read_inter(p, part, time, rating) for p, part in zip(inter_paths, GIVEN_PARTS)],
+                          ignore_index=True)
+        inter["user"], inter["item"] = ids(inter.user), ids(inter.item)  # over all parts: one id type
         items, text_fields = self._items(item_path[0] if item_path else None)
+        source = str(inter_path) if self.parts is None else \
+            str(self.folder / f"{self.name}.{{{','.join(self.parts)}}}.inter")
         return RawData(inter, items, text_fields=text_fields, preprocess=self.preprocess, notes=dict(self.notes),
-                       interactions_source=str(inter_path), items_source=str(item_path[0]) if item_path else "")
+                       interactions_source=source, items_source=str(item_path[0]) if item_path else "")
+
+    def _read_inter(self, path: Path, part: str, time: str | None, rating: str | None) -> pd.DataFrame:
+        """One interaction file as ``user``, ``item`` (+ ``timestamp``, ``rating``, ``split``) columns."""
+        df, _ = read_atomic(path, keep_text=[f for f in (time, self.split_field) if f])
+        for field in (self.user_field, self.item_field):
+            if df[field].isna().any():  # checked per file: preprocessing would count rows across the parts
+                row = int(df[field].isna().to_numpy().nonzero()[0][0])
+                raise DataError(f"{path}: field {field!r} is empty at data row {row + 1}; fix: fill or remove "
+                                f"that row")
+        inter = pd.DataFrame({"user": df[self.user_field], "item": df[self.item_field]})
+        if time:
+            inter["timestamp"] = parse_timestamps(df[time], path, time)
+        if rating:
+            inter["rating"] = numeric(df[rating], path, rating)
+        if self.split_field:
+            inter["split"] = split_parts(df[self.split_field], path, self.split_field)
+        elif self.parts:
+            inter["split"] = part
+        return inter
 
     def _items(self, path: Path | None) -> tuple[pd.DataFrame | None, tuple[str, ...]]:
         """The ``.item`` table as read (duplicates included: preprocessing reports conflicts) and its text."""

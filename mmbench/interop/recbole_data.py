@@ -43,18 +43,22 @@ def export_split(split: Split, data_path: Path, name: str | None = None,
     have timestamps, ``timestamp:float``. Rows keep the split's order; ``name`` defaults to the dataset name.
     """
     name = name or split.dataset
-    with_time = interactions is not None and interactions.timestamp is not None
     folder = Path(data_path) / name
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
     for part in PARTS:
-        pairs: Pairs = getattr(split, part)
-        cols = {f"{USER}:token": pairs.user.astype(np.int64), f"{ITEM}:token": pairs.item.astype(np.int64)}
-        if with_time:
-            cols[f"{TIME}:float"] = _timestamps(pairs, interactions)  # type: ignore[arg-type]
         out[part] = folder / f"{name}.{part}.inter"
-        pd.DataFrame(cols).to_csv(out[part], sep="\t", index=False, lineterminator="\n")
+        inter_frame(split, part, interactions).to_csv(out[part], sep="\t", index=False, lineterminator="\n")
     return out
+
+
+def inter_frame(split: Split, part: str, interactions: Interactions | None = None) -> pd.DataFrame:
+    """One part of ``split`` as the columns of its ``.inter`` file (header names ``field:type``), in order."""
+    pairs: Pairs = getattr(split, part)
+    cols = {f"{USER}:token": pairs.user.astype(np.int64), f"{ITEM}:token": pairs.item.astype(np.int64)}
+    if interactions is not None and interactions.timestamp is not None:
+        cols[f"{TIME}:float"] = _timestamps(pairs, interactions)
+    return pd.DataFrame(cols)
 
 
 def benchmark_config(data_path: Path, name: str, *, timestamp: bool = True) -> dict[str, Any]:
@@ -75,10 +79,13 @@ def benchmark_config(data_path: Path, name: str, *, timestamp: bool = True) -> d
     }
 
 
-def recbole_config(model: Any, config_dict: dict[str, Any], device: str = "cpu") -> Any:
+def recbole_config(model: Any, config_dict: dict[str, Any], device: str = "cpu", *,
+                   config_files: list[Path] | None = None) -> Any:
     """A ``recbole.config.Config`` for ``model`` (name or class) that ignores ``sys.argv`` and leaves
     ``CUDA_VISIBLE_DEVICES`` alone (RecBole's Config parses ``--key=value`` command-line arguments of the
-    host program, e.g. pytest's, and rewrites that variable from ``gpu_id``); runs on ``device``."""
+    host program, e.g. pytest's, and rewrites that variable from ``gpu_id``); runs on ``device``.
+    ``config_files`` are RecBole YAML files (e.g. the one ``mmbench data export`` writes), read by RecBole's
+    own loader; ``config_dict`` overrides them."""
     import torch
 
     from mmbench.interop import recbole_compat
@@ -95,6 +102,7 @@ def recbole_config(model: Any, config_dict: dict[str, Any], device: str = "cpu")
                                           local_rank=0, device=torch.device(device))
 
     config = _Config(model=model, dataset=config_dict.get("dataset"),
+                     config_file_list=[str(f) for f in config_files] if config_files else None,
                      config_dict={"use_gpu": device != "cpu", **config_dict})
     config.__class__ = Config  # the overrides only act in __init__; RecBole pickles its Config into checkpoints
     return config

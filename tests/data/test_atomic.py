@@ -206,3 +206,75 @@ def test_text_fields_must_exist(small):
     (small / "s.item").unlink()
     one_line_error({"path": str(small), "name": "s", "text_fields": ["title"]}, r"s\.item: file not found")
     assert load_dataset("atomic", {"path": str(small), "name": "s"}, use_cache=False).text_fields == ()
+
+
+PARTS_HEADER = ["user_id:token", "item_id:token", "timestamp:float"]
+
+
+@pytest.fixture
+def bench(tmp_path, beauty_frames) -> tuple[Path, list[pd.DataFrame]]:
+    """Benchmark files with RecBole-style custom suffixes; 'va' sorts after 'te', so file order must come
+    from benchmark_filename, not from the names."""
+    inter = beauty_frames[0].head(600)
+    parts = [inter.iloc[:400], inter.iloc[400:500], inter.iloc[500:]]
+    for suffix, part in zip(("tr", "va", "te"), parts):
+        write_atomic(tmp_path / f"b.{suffix}.inter", PARTS_HEADER, part)
+    return tmp_path, parts
+
+
+def test_benchmark_files_are_the_given_split(bench):
+    folder, parts = bench
+    params = {"path": str(folder), "name": "b", "benchmark_filename": ["tr", "va", "te"]}
+    data = load_dataset("atomic", params, use_cache=False)
+    split = make_split("given", data.interactions)
+    got = data.interactions
+    for pairs, want in zip((split.train, split.valid, split.test), parts):
+        assert np.array_equal(got.user_ids[pairs.user], want.user_id)  # the rows of that file, in its order
+        assert np.array_equal(got.item_ids[pairs.item], want.item_id)
+    assert np.array_equal(got.timestamp, pd.concat(parts).timestamp)
+    from mmbench.kinds import DATASETS
+
+    sources = DATASETS.get("atomic")(**params).sources()  # they key the processed cache
+    assert sources == [folder / "b.tr.inter", folder / "b.va.inter", folder / "b.te.inter"]
+
+
+def test_benchmark_files_key_the_cache_each(bench):
+    folder, parts = bench
+    params = {"path": str(folder), "name": "b", "benchmark_filename": ["tr", "va", "te"]}
+    assert load_dataset("atomic", params).card["interactions"] == 600
+    write_atomic(folder / "b.te.inter", PARTS_HEADER, parts[2].iloc[:-10])  # only the last file changes
+    data = load_dataset("atomic", params)
+    assert data.card["interactions"] == 590 and len(make_split("given", data.interactions).test) == 90
+
+
+def test_benchmark_ids_are_typed_over_all_parts(bench):
+    folder, parts = bench
+    test = parts[2].astype({"item_id": str})
+    test.iloc[0, test.columns.get_loc("item_id")] = "B00X"  # one non-integer token, in the last part only
+    test.iloc[1, test.columns.get_loc("item_id")] = str(parts[0].item_id.iloc[0])  # an item of train too
+    write_atomic(folder / "b.te.inter", PARTS_HEADER, test)
+    data = load_dataset("atomic", {"path": str(folder), "name": "b", "benchmark_filename": ["tr", "va", "te"]},
+                        use_cache=False)
+    item_ids = data.interactions.item_ids
+    assert all(isinstance(i, str) for i in item_ids) and "B00X" in item_ids  # one id type, not 7 and '7'
+    want = pd.concat([parts[0].item_id.astype(str), parts[1].item_id.astype(str), test.item_id])
+    assert data.card["items"] == want.nunique() and data.card["interactions"] == 600
+
+
+def test_benchmark_filename_errors(bench):
+    folder, parts = bench
+    base = {"path": str(folder), "name": "b"}
+    msg = one_line_error({**base, "benchmark_filename": ["tr", "valid", "te"]}, r"b\.valid\.inter: file not found")
+    assert "['b.te.inter', 'b.tr.inter', 'b.va.inter']" in msg and "benchmark_filename" in msg
+    one_line_error({**base, "benchmark_filename": ["tr", "te"]}, "benchmark_filename has 2 name")
+    one_line_error({**base, "benchmark_filename": ["tr", "tr", "te"]}, "holds a name twice")
+    one_line_error({**base, "benchmark_filename": ["tr", "../va", "te"]}, "path-like name '../va'")
+    one_line_error({**base, "benchmark_filename": ["tr", "va", "te"], "split_field": "x_label"},
+                   "benchmark_filename and split_field are both set")
+    write_atomic(folder / "b.va.inter", ["user_id:token", "item_id:token", "timestamp:token"], parts[1])
+    one_line_error({**base, "benchmark_filename": ["tr", "va", "te"]},
+                   r"b\.va\.inter: header 'user_id:token\\titem_id:token\\ttimestamp:token' differs from "
+                   r"b\.tr\.inter's")
+    write_atomic(folder / "b.va.inter", PARTS_HEADER, parts[1].assign(user_id=[1] * 50 + [None] * 50))
+    one_line_error({**base, "benchmark_filename": ["tr", "va", "te"]},
+                   r"b\.va\.inter: field 'user_id' is empty at data row 51")
