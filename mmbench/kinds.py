@@ -78,8 +78,9 @@ class RecommenderContract(Protocol):
     returns ``[len(users), n_items]`` scores (higher is better). A model without trainable parameters
     (e.g. popularity) is fitted in its constructor and skips training. Optional: ``embeddings()`` returns
     ``(users [n_users, d], items [n_items, d])`` with ``score == users @ items.T`` (knowledge distillation
-    needs it), ``new_epoch()`` is called before each training epoch, and ``folded()`` returns the model to
-    serve after training (an item adapter folded into the embedding table).
+    needs it), ``new_epoch()`` is called before each training epoch, ``folded()`` returns the model to
+    serve after training (an item adapter folded into the embedding table), and ``train_batches(batch_size)``
+    replaces the BPR triples with the model's own epoch of ``(users, items, loss)`` batches (RecBole models).
     """
 
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor: ...

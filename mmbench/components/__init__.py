@@ -12,6 +12,9 @@ from mmbench.components.encoders import bert, clip_text, minilm  # noqa: F401  e
 from mmbench.components.encoders import clip_image, efficientnet_lite0, resnet50, timm_image  # noqa: F401
 from mmbench.components.encoders import precomputed  # noqa: F401  encoders: precomputed
 from mmbench.components.students import lightgcn, mf, pop  # noqa: F401  students: lightgcn, mf, pop
+# students: recbole/bpr, recbole/dgcf, recbole/ease, recbole/itemknn, recbole/lightgcn, recbole/multivae,
+# recbole/ngcf, recbole/pop, recbole/sgl, recbole/simplex, recbole/slimelastic, recbole/spectralcf
+from mmbench.components.students import recbole  # noqa: F401
 from mmbench.components.teachers import freedom, mm_gnn, vbpr  # noqa: F401  teachers: freedom, mm-gnn, vbpr
 from mmbench.components.fusion import concat, cross_attention, gated  # noqa: F401  fusion: concat, cross-attention, gated
 # imputers: learned-token, mean, neighbor-mean, zero

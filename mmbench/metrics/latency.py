@@ -19,9 +19,17 @@ def _sync(device: torch.device) -> None:
 
 
 def model_size(model: nn.Module) -> dict[str, int]:
-    """Trainable parameter count and the bytes a server holds (parameters + buffers)."""
+    """Parameter count and the bytes a server holds (parameters + buffers).
+
+    A model fitted in closed form keeps its fitted state outside ``parameters()`` (EASE's item–item matrix,
+    ItemKNN's neighbours, Pop's counts); its ``fitted_arrays()`` returns ``(elements, bytes)`` of that state,
+    which counts as parameters too.
+    """
     params = sum(p.numel() for p in model.parameters())
     held = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+    fitted = getattr(model, "fitted_arrays", None)
+    for numel, nbytes in fitted() if callable(fitted) else ():
+        params, held = params + numel, held + nbytes
     return {"params": int(params), "serving_bytes": int(held)}
 
 

@@ -101,6 +101,8 @@ def build_model(role: str, spec: ModelSpec, recipe: Recipe, split: Split,
         # a model that could read features but does not with these params (mf without its adapter) is ID-only
         reads = items is not None and any(m is items for m in model.modules())
         return model, items if reads else None
+    if entry.meta.get("train"):  # a model with its own data pipeline sizes it from the training settings
+        return entry.obj(split.graph, recipe.train_for(spec), **spec.params), None
     return entry.obj(split.graph, **spec.params), None
 
 

@@ -145,6 +145,12 @@ def fit(model: nn.Module, split: Split, train: TrainSpec, ev: EvalSpec, *, seed:
         params += [p for p in distiller.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay)
     sampler = BPRSampler(split.graph, torch.Generator().manual_seed(seed))
+    own_batches = getattr(model, "train_batches", None)
+    if callable(own_batches) and checkpoint is not None:
+        # the model's own data pipeline (e.g. RecBole's loader) keeps RNG state no checkpoint holds: a resumed
+        # run would not end where an uninterrupted one does, so such a model always trains from scratch
+        log("this model trains on its own data loader: per-epoch checkpoints are off, a killed run restarts it")
+        checkpoint = None
     best, best_epoch, best_state, best_valid = -math.inf, 0, None, {}
     history: list[dict[str, Any]] = []
     stale, stopped, start = 0, "epoch budget", 0
@@ -173,8 +179,11 @@ def fit(model: nn.Module, split: Split, train: TrainSpec, ev: EvalSpec, *, seed:
         if callable(getattr(model, "new_epoch", None)):
             model.new_epoch()
         total, kd_total, steps, te = 0.0, {}, 0, time.perf_counter()
-        for users, pos, neg in sampler.epoch(train.batch_size):
-            loss = model.loss(users, pos, neg)
+        batches = own_batches(train.batch_size) if callable(own_batches) else sampler.epoch(train.batch_size)
+        for users, pos, third in batches:
+            # mmbench's sampler gives (users, positives, negatives); a model's own pipeline gives its batch
+            # loss in place of the negatives
+            loss = third if callable(own_batches) else model.loss(users, pos, third)
             _check_finite(loss, "the loss", epoch, steps + 1, train.lr)
             if distiller is not None:
                 parts = distiller(model, users, pos, max_users=train.distill_users)

@@ -39,7 +39,7 @@ def test_every_error_at_once_with_paths_and_suggestions(tmp_path):
     assert len(issues) == 6, text
     assert "r.yaml:3: dataset.name: unknown dataset 'amazon-beuty'; did you mean 'amazon-beauty'?" in text
     assert "r.yaml:7: student.params.regg: unknown parameter of student 'mf'; did you mean 'reg'?" in text
-    assert "r.yaml:9: baselines[0].name: unknown student 'popp'; did you mean 'pop'?" in text
+    assert "r.yaml:9: baselines[0].name: unknown student 'popp'; did you mean 'pop' or 'recbole/pop'?" in text
     assert "r.yaml:10: train.learning_rate: unknown field" in text
     assert "r.yaml:11: eval.metrics[1]: unknown metric 'ndgc'; did you mean 'ndcg'?" in text
     assert "r.yaml:12: seeds: duplicate entries [1]" in text
