@@ -201,7 +201,8 @@ def pareto_chart(rows: Sequence[dict[str, Any]], path: Path, metric: str = "NDCG
     numbered = len(points) > 5
     xs = [float(r[latency]) for r in points]
     ys = [float(r[metric]) for r in points]
-    fig = _figure(8.0, 5.2)
+    # the numbered legend lists every point beside the axes: grow the figure with it so the axes keep their size
+    fig = _figure(8.0, max(5.2, 0.23 * (len(points) + 5) + 0.8) if numbered else 5.2)
     ax = fig.add_subplot()
     log_x = min(xs) > 0 and max(xs) > 10 * min(xs)
     front = pareto_front(list(zip(xs, ys)))
