@@ -23,13 +23,26 @@ if TYPE_CHECKING:
 
 def csr(rows: np.ndarray | torch.Tensor, cols: np.ndarray | torch.Tensor, values: np.ndarray | torch.Tensor,
         shape: tuple[int, int]) -> torch.Tensor:
-    """A float32 CSR tensor from COO triples (duplicates summed)."""
+    """A float32 CSR tensor from COO triples (duplicates summed), with int32 indices when they fit.
+
+    int32 indices are what MKL's sparse kernels take natively: with int64 ones ``torch.sparse.mm`` on the Beauty
+    graph (34k nodes, 308k edges, 64 columns) took 6.5 ms per product against 1.5 ms (2 CPU threads).
+    """
     rows, cols = torch.as_tensor(rows, dtype=torch.long), torch.as_tensor(cols, dtype=torch.long)
     values = torch.as_tensor(values, dtype=torch.float32)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
         coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), values, shape).coalesce()
-        return coo.to_sparse_csr()
+        out = coo.to_sparse_csr()
+        if out._nnz() < 2**31 - 1 and max(shape) < 2**31 - 1:
+            out = torch.sparse_csr_tensor(out.crow_indices().int(), out.col_indices().int(), out.values(), shape)
+        return out
+
+
+def spmm(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``matrix @ x`` for a CSR ``matrix``: ``addmm`` into an uninitialised output (``beta=0`` never reads it),
+    which skips the zero fill ``torch.sparse.mm`` does first."""
+    return torch.addmm(x.new_empty((matrix.shape[0], x.shape[1])), matrix, x, beta=0)
 
 
 @dataclass(frozen=True)
@@ -60,11 +73,11 @@ class _SpMM(torch.autograd.Function):
     @staticmethod
     def forward(ctx, matrix: torch.Tensor, transpose: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         ctx.transpose = transpose
-        return torch.sparse.mm(matrix, x)
+        return spmm(matrix, x)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[None, None, torch.Tensor]:  # type: ignore[override]
-        return None, None, torch.sparse.mm(ctx.transpose, grad.contiguous())
+        return None, None, spmm(ctx.transpose, grad.contiguous())
 
 
 def unique_edges(graph: TrainGraph) -> tuple[torch.Tensor, torch.Tensor]:
