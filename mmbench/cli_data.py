@@ -25,6 +25,25 @@ def _param(value: str) -> tuple[str, Any]:
     return key, yaml.safe_load(raw)
 
 
+def _dataset_args(name: str | None, recipe: Path | None, params: tuple[str, ...], split: str | None,
+                  split_seed: int | None, what: str) -> tuple[str, dict[str, Any], str | None, int | None]:
+    """The dataset, its params, split and split seed: from the options, or from ``recipe`` with the options on
+    top (the recipe's split seed is kept only when its split is kept and no seed is given)."""
+    if (name is None) == (recipe is None):
+        raise click.UsageError(f"give {what} or --recipe PATH (one of the two)")
+    settings = dict(_param(p) for p in params)
+    if recipe is not None:
+        from mmbench.recipe.load import load_recipe
+
+        spec = load_recipe(recipe).dataset
+        name, settings = spec.name, {**spec.params, **settings}
+        if not split_seed and split in (None, spec.split):
+            split_seed = spec.split_seed
+        split = split or spec.split
+    assert name is not None
+    return name, settings, split, split_seed
+
+
 @data.command(name="info")
 @click.argument("name", required=False)
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE",
@@ -45,16 +64,8 @@ def data_info(name: str | None, params: tuple[str, ...], split: str | None, spli
     from mmbench.data.load import load_dataset
     from mmbench.data.splits import make_split
 
-    if (name is None) == (recipe is None):
-        raise click.UsageError("give a dataset NAME or --recipe PATH (one of the two)")
-    settings = dict(_param(p) for p in params)
-    if recipe is not None:
-        from mmbench.recipe.load import load_recipe
-
-        spec = load_recipe(recipe).dataset
-        name, settings = spec.name, {**spec.params, **settings}
-        split, split_seed = split or spec.split, split_seed or spec.split_seed
-    assert name is not None
+    name, settings, split, seed = _dataset_args(name, recipe, params, split, split_seed, "a dataset NAME")
+    split_seed = seed or 0
     prepared = load_dataset(name, settings, use_cache=not no_cache)
     split_card = make_split(split, prepared.interactions, seed=split_seed).card if split else None
     if as_json:
@@ -96,16 +107,8 @@ def data_export(recipe: Path | None, dataset: str | None, params: tuple[str, ...
     from mmbench.data.splits import SEEDED_SPLITS, SPLITS, make_split, split_key
     from mmbench.interop.recbole_export import check_target, default_name, export_benchmark
 
-    if (dataset is None) == (recipe is None):
-        raise click.UsageError("give --dataset NAME or --recipe PATH (one of the two)")
-    settings = dict(_param(p) for p in params)
-    if recipe is not None:
-        from mmbench.recipe.load import load_recipe
-
-        spec = load_recipe(recipe).dataset
-        dataset, settings = spec.name, {**spec.params, **settings}
-        split = split or spec.split
-        split_seed = spec.split_seed if split_seed is None and split == spec.split else split_seed
+    dataset, settings, split, split_seed = _dataset_args(dataset, recipe, params, split, split_seed,
+                                                         "--dataset NAME")
     if split is None:
         raise click.UsageError(f"--dataset needs --split SPLIT (splits: {', '.join(SPLITS)})")
     if split not in SPLITS:
