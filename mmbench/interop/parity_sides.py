@@ -7,10 +7,8 @@ maps the settings and compares the two.
 
 from __future__ import annotations
 
-import logging
 import os
 import time
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,20 +68,6 @@ def _in_dir(path: Path) -> Iterator[None]:
         os.chdir(before)
 
 
-@contextmanager
-def _quiet() -> Iterator[None]:
-    """RecBole's INFO logs (root logger) and its dependency warnings off; warnings and errors still show."""
-    level = logging.root.manager.disable
-    logging.disable(logging.INFO)
-    try:
-        with warnings.catch_warnings():
-            for category in (FutureWarning, UserWarning, DeprecationWarning):
-                warnings.simplefilter("ignore", category)
-            yield
-    finally:
-        logging.disable(level)
-
-
 def run_recbole(split: Split, interactions: Interactions | None, hp: ParityParams, seed: int,
                 workdir: Path) -> SideResult:
     """Export ``split``, run RecBole's ``Trainer.fit`` (its early stopping on valid) and test its best epoch.
@@ -92,12 +76,13 @@ def run_recbole(split: Split, interactions: Interactions | None, hp: ParityParam
     """
     from mmbench.interop.recbole_compat import recbole_checkpoints
     from mmbench.interop.recbole_data import benchmark_config, export_split, recbole_config
+    from mmbench.interop.recbole_models import quiet_recbole
 
     timestamp = interactions is not None and interactions.timestamp is not None
     settings = {**benchmark_config(workdir / "data", EXPORT_NAME, timestamp=timestamp), "seed": seed,
                 "reproducibility": True, "show_progress": False, "checkpoint_dir": str(workdir / "saved"),
                 **hp.recbole_side(split.n_items)}
-    with _in_dir(workdir), _quiet():
+    with _in_dir(workdir), quiet_recbole():
         t0 = time.perf_counter()
         export_split(split, workdir / "data", EXPORT_NAME, interactions if timestamp else None)
         config = recbole_config("LightGCN", settings)

@@ -51,18 +51,18 @@ class RecBoleError(MMBenchError):
 
 
 @contextmanager
-def _recbole_warnings() -> Iterator[None]:
-    """Silence the deprecation warnings RecBole 1.2.1's own code raises on current pandas and torch."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\.")
-        warnings.filterwarnings("ignore", category=UserWarning, module=r"recbole\.")
-        yield
-
-
-def _quiet_recbole() -> None:
-    # RecBole logs through the root logger and the "recbole" one; mmbench's run log says what matters
-    for name in ("recbole", "recbole.data", "recbole.model"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+def quiet_recbole() -> Iterator[None]:
+    """RecBole's INFO logs (it logs through the root logger) and the deprecation warnings its own code raises on
+    current pandas and torch, off inside the block; its warnings and errors still show."""
+    level = logging.root.manager.disable
+    logging.disable(logging.INFO)
+    try:
+        with warnings.catch_warnings():
+            for category in (FutureWarning, UserWarning, DeprecationWarning):
+                warnings.filterwarnings("ignore", category=category, module=r"recbole(\.|$)")
+            yield
+    finally:
+        logging.disable(level)
 
 
 def check_config(component: str, config: Mapping[str, Any]) -> None:
@@ -105,7 +105,6 @@ class RecBoleSession:
             raise RecBoleError(f"{NO_RECBOLE} ({exc})") from None
         from mmbench.interop.recbole_data import recbole_config
 
-        _quiet_recbole()
         self.graph, self.model_name = graph, model
         with tempfile.TemporaryDirectory(prefix="mmbench-recbole-") as tmp:
             _write_atomic(graph, Path(tmp) / NAME)
@@ -119,7 +118,7 @@ class RecBoleSession:
                                                       "mode": "full"},
                 "seed": seed, "reproducibility": True, "checkpoint_dir": tmp, "show_progress": False,
                 "state": "WARNING", **params})
-            with _recbole_warnings():
+            with quiet_recbole():
                 dataset = create_dataset(config)
                 self.dataset = dataset.build()[0]  # benchmark mode: the one file, as is (no filter, no split)
         self.config = config
@@ -133,7 +132,7 @@ class RecBoleSession:
         if len(self.dataset) != len(graph.user):
             raise RecBoleError(f"RecBole read {len(self.dataset)} train interactions of {len(graph.user)}; "
                                f"this is a bug in mmbench's RecBole adapter, please report it")
-        with _recbole_warnings():
+        with quiet_recbole():
             self.model = get_model(model)(config, self.dataset)
         self._loader: tuple[int, Any] | None = None
 
