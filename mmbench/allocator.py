@@ -4,8 +4,9 @@ glibc's ``malloc`` serves every block above ``M_MMAP_THRESHOLD`` (at most 32 MiB
 ``mmap`` and returns it to the system on ``free``, so each such tensor is zero-filled page by page by the kernel
 on first touch. Training and evaluation allocate many same-sized ones per step (a LightGCN layer's output on
 Amazon Beauty is 34k × 64 floats = 8.9 MB; an evaluation batch of scores is 4,096 × 12,101 floats = 198 MB).
-Raising the thresholds keeps them in the heap for reuse: one LightGCN epoch on Beauty went from 1.40 s to 1.17 s
-and a full validation pass from 0.79 s to 0.53 s (2 CPU cores), with identical results. The price is that the
+Raising the thresholds keeps them in the heap for reuse: in the Beauty parity runs (``results/parity/``, 2 CPU
+cores) the median LightGCN epoch went from 1.59 s to 1.16 s and 36 validation passes from 32.3 s to 20.7 s,
+with identical metrics. The price is that the
 process keeps its peak memory until it exits, which suits a benchmark run. The command line applies it;
 ``MMBENCH_MALLOC_TUNING=0`` turns it off. Elsewhere (macOS, Windows, musl) it does nothing.
 """

@@ -25,8 +25,8 @@ import torch
 
 from mmbench.data.types import TrainGraph
 from mmbench.errors import MMBenchError
+from mmbench.interop.recbole_data import ITEM, USER, benchmark_config, recbole_config
 
-USER, ITEM = "user_id", "item_id"
 NAME = "mmbench"
 NO_RECBOLE = ("RecBole is not installed; fix: pip install 'mmbench[recbole]' && pip install --no-deps "
               "recbole==1.2.1 (it pins ray<=2.6.3, which does not install on current Python; mmbench's "
@@ -103,19 +103,14 @@ class RecBoleSession:
             from recbole.utils import get_model
         except ImportError as exc:
             raise RecBoleError(f"{NO_RECBOLE} ({exc})") from None
-        from mmbench.interop.recbole_data import recbole_config
 
         self.graph, self.model_name = graph, model
         with tempfile.TemporaryDirectory(prefix="mmbench-recbole-") as tmp:
             _write_atomic(graph, Path(tmp) / NAME)
             config = recbole_config(model, {
-                "data_path": tmp, "dataset": NAME, "benchmark_filename": ["train"], "field_separator": "\t",
-                "USER_ID_FIELD": USER, "ITEM_ID_FIELD": ITEM, "load_col": {"inter": [USER, ITEM],
-                                                                         "user": [USER], "item": [ITEM]},
-                "rm_dup_inter": None, "val_interval": None, "filter_inter_by_user_or_item": False,
-                "user_inter_num_interval": "[0,inf)", "item_inter_num_interval": "[0,inf)",
-                "normalize_all": False, "eval_args": {"split": None, "order": "RO", "group_by": "user",
-                                                      "mode": "full"},
+                # the benchmark-file settings (no filtering, no re-split), reading the one train file
+                **benchmark_config(Path(tmp), NAME, timestamp=False), "benchmark_filename": ["train"],
+                "load_col": {"inter": [USER, ITEM], "user": [USER], "item": [ITEM]},
                 "seed": seed, "reproducibility": True, "checkpoint_dir": tmp, "show_progress": False,
                 "state": "WARNING", **params})
             with quiet_recbole():
