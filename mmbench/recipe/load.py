@@ -208,6 +208,10 @@ def recipe_hash(recipe: Recipe) -> str:
     """Content hash of everything in the resolved recipe that changes what a run computes."""
     # defaults are left out so that a new optional schema field does not re-key every existing result;
     # component params and per-model train settings are resolved explicitly, so their defaults still count
-    data = recipe.model_dump(mode="json", exclude=set(_UNHASHED), exclude_defaults=True)
+    # a model's `tuning` block says how its params were found, not what the run computes
+    provenance = {"tuning"}
+    exclude: dict[str, Any] = {k: True for k in _UNHASHED}
+    exclude.update(teacher=provenance, student=provenance, baselines={"__all__": provenance})
+    data = recipe.model_dump(mode="json", exclude=exclude, exclude_defaults=True)
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -87,6 +87,8 @@ class ModelSpec(ComponentSpec):
     """A trained recommender; ``train`` overrides fields of the recipe-level ``train`` for this model."""
 
     train: dict[str, Any] = Field(default_factory=dict)
+    tuning: dict[str, Any] | None = Field(None, description="written by a tuning study: its budget, best trial and "
+                                          "summary; provenance only, not part of the recipe hash")
 
 
 class TeacherSpec(ModelSpec):
@@ -133,6 +135,20 @@ class EvalSpec(_Strict):
     _ks_unique = field_validator("ks", "metrics")(_unique)
 
 
+class KDGateSpec(_Strict):
+    """Whether the teacher is worth distilling: compared with the no-KD student on valid before KD.
+
+    The teacher passes when its validation ``train.select_metric`` (at its selected epoch) exceeds the no-KD
+    student's by more than ``min_gain`` (relative); test is never read for this.
+    """
+
+    on_weak_teacher: Literal["warn", "skip", "fail"] = Field(
+        "warn", description="a teacher that does not pass: warn and distil anyway, skip KD (the student is the "
+        "no-KD model), or fail the run before distilling")
+    min_gain: float = Field(0.0, gt=-1.0, description="relative margin the teacher must beat the no-KD student "
+                            "by on valid: teacher > no-KD * (1 + min_gain); negative tolerates a weaker teacher")
+
+
 class ModelSlot(NamedTuple):
     """A model of a recipe: its role on the leaderboard, its path in the YAML, and its spec."""
 
@@ -158,6 +174,7 @@ class Recipe(_Strict):
     student: ModelSpec
     baselines: list[ModelSpec] = Field(default_factory=list)
     distill: list[DistillSpec] = Field(default_factory=list)
+    kd_gate: KDGateSpec = Field(default_factory=KDGateSpec)
     modality_dropout: dict[str, Rate] = Field(default_factory=dict)
     imputer: ComponentSpec | None = None
     train: TrainSpec = Field(default_factory=TrainSpec)

@@ -5,6 +5,8 @@ student trained without them), in that order, with the columns a reader compares
 20, single-user latency, size, and the relative change of the metric when half of the items lose their
 modalities. The numbers are those of the models view (:func:`mmbench.results.leaderboard.rows`, test split,
 mean ± 95% CI over seeds), relabelled; nothing is aggregated again. Other baselines (e.g. ``pop``) are left out.
+Once any record has a KD gate, the KD student's row also says whether its teacher beat the no-KD student on
+valid before distilling (:func:`mmbench.results.kd.gate_verdict`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mmbench.metrics.robustness import ALL, delta_column
-from mmbench.results.kd import kd_triple
+from mmbench.results.kd import gate_verdict, kd_triple
 from mmbench.results.record import ModelResult, RunRecord
 from mmbench.results.tables import View
 
@@ -47,6 +49,7 @@ def headline_rows(records: Sequence[RunRecord], metric: str = "NDCG@10") -> list
 
     members: dict[tuple[str, str, str], list[tuple[str, str, str]]] = {}
     conditions: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    gates: dict[tuple[str, str, str], list[dict[str, Any] | None]] = defaultdict(list)
     for label, rec in recipe_labels(records):
         triple = kd_triple(rec.models)
         if triple is None:
@@ -57,9 +60,11 @@ def headline_rows(records: Sequence[RunRecord], metric: str = "NDCG@10") -> list
                         (student.role, student.component, f"KD student ({student.component})"),
                         (twin.role, twin.component, f"no-KD student ({twin.component})")]
         conditions[key] |= _conditions(triple)
+        gates[key].append((rec.kd or {}).get("gate"))
     if not members:
         return []
     table = {tuple(r[k] for k in KEY): r for r in rows(records, metric)}
+    gated = any(g for gs in gates.values() for g in gs)  # no column at all for records from before the gate
     out = []
     for key in sorted(members, key=lambda k: (k[1], k[2], k[0])):
         condition = _condition(conditions[key])
@@ -67,6 +72,8 @@ def headline_rows(records: Sequence[RunRecord], metric: str = "NDCG@10") -> list
         for role, component, name in members[key]:
             src = table[(*key, role, component)]
             row: dict[str, Any] = {**dict(zip(HEADLINE_KEY, (*key, name))), "seeds": src["seeds"]}
+            if gated and role == "student":
+                row["gate"] = gate_verdict(gates[key])
             for col in VALUES:
                 row.update({c: src[c] for c in (col, f"{col}_ci95") if c in src})
             if delta and delta in src:  # an unaffected model carries a flat curve: Δ = 0, never missing
@@ -77,7 +84,8 @@ def headline_rows(records: Sequence[RunRecord], metric: str = "NDCG@10") -> list
 
 
 def _order(values: list[str]) -> list[str]:
-    return [c for c in VALUES if c in values] + [c for c in values if c not in VALUES]
+    rest = sorted((c for c in values if c not in VALUES), key=lambda c: c == "gate")  # the KD gate last
+    return [c for c in VALUES if c in values] + rest
 
 
 def headline_view(metric: str = "NDCG@10") -> View:

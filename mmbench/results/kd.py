@@ -8,7 +8,9 @@ Per run (``RunRecord.kd``), for the teacher, the KD student and the same student
 - **params_ratio**, **latency_ratio** (p50 single-user request, served tables) and **latency_enc_ratio**
   (the same request when the models run their feature encoders), student / teacher;
 - **paired tests over test users** (student vs no-KD student, student vs teacher) on the selection metric:
-  a paired t-test on the per-user values of the one seed.
+  a paired t-test on the per-user values of the one seed;
+- the **gate** (``recipe.kd_gate``, :mod:`mmbench.runner.kd_gate`): did the teacher beat the no-KD student
+  on **valid** before distilling, and what the run did about it. Records written before the gate have none.
 
 Over seeds (:func:`kd_rows`), every number is a mean ± 95% CI, and the paired tests are **across seeds**:
 the per-seed metric of the student against that of the no-KD student (and of the teacher) of the same seed.
@@ -48,7 +50,8 @@ def _lat(m: ModelResult, key: str) -> float | None:
 
 
 def kd_report(models: Sequence[ModelResult], *, select_metric: str = "NDCG@10",
-              per_user: Mapping[str, np.ndarray] | None = None) -> dict[str, Any] | None:
+              per_user: Mapping[str, np.ndarray] | None = None,
+              gate: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
     """The run's KD report, or None without a teacher, a KD student and its no-KD twin.
 
     Args:
@@ -56,6 +59,7 @@ def kd_report(models: Sequence[ModelResult], *, select_metric: str = "NDCG@10",
         select_metric: the metric of the paired per-user tests.
         per_user: ``{"teacher" | "student" | "baseline": per-user test values of select_metric}`` over the
             same users in the same order; without it the per-user tests are left out.
+        gate: the KD gate's decision on valid (:func:`mmbench.runner.kd_gate.check`), kept as ``gate``.
     """
     triple = kd_triple(models)
     if triple is None:
@@ -81,19 +85,43 @@ def kd_report(models: Sequence[ModelResult], *, select_metric: str = "NDCG@10",
         "latency_enc_ratio": _ratio(_lat(student, "latency_enc_ms_p50"), _lat(teacher, "latency_enc_ms_p50")),
         "refresh_ratio": _ratio(_lat(student, "refresh_ms"), _lat(teacher, "refresh_ms")),
         "tests": tests,
+        **({"gate": dict(gate)} if gate is not None else {}),
     }
+
+
+def gate_verdict(gates: Sequence[Mapping[str, Any] | None]) -> str:
+    """The KD gate over seeds, one cell: did the teacher beat the no-KD student on valid, and what was done.
+
+    ``teacher > no-KD on valid 3/3``; ``⚠ teacher ≤ no-KD on valid 2/3; distilled anyway`` (or ``KD
+    skipped``); ``–`` when no seed has a gate (records written before it), ``(1 unchecked)`` for some.
+    """
+    known = [g for g in gates if g]
+    if not known:
+        return "–"
+    weak = [g for g in known if not g["passed"]]
+    margins = sorted({g["min_gain"] for g in (weak or known)})
+    bar = "no-KD" + "".join(f" {m * 100:+.1f}%" for m in margins if m) if len(margins) == 1 else "no-KD + margin"
+    unchecked = f" ({len(gates) - len(known)} unchecked)" if len(known) < len(gates) else ""
+    if not weak:
+        return f"teacher > {bar} on valid {len(known)}/{len(gates)}{unchecked}"
+    skipped = sum(1 for g in weak if not g["distilled"])
+    done = ("KD skipped" if skipped == len(weak) else "distilled anyway" if not skipped
+            else f"KD skipped in {skipped}, distilled in {len(weak) - skipped}")
+    return f"⚠ teacher ≤ {bar} on valid {len(weak)}/{len(gates)}{unchecked}; {done}"
 
 
 def kd_rows(records: Sequence[RunRecord], metric: str = "NDCG@10") -> list[dict[str, Any]]:
     """KD leaderboard rows: one per (recipe, dataset, split, teacher, student), mean ± 95% CI over seeds.
 
-    Columns: the three models' ``metric``, ``retention``, ``gain``, ``teacher gain`` (teacher / no-KD student
-    - 1: is the teacher worth distilling?), the ratios, and the across-seed paired t-test p-values of the
+    Columns: the KD ``gate`` (did the teacher beat the no-KD student on valid, see :func:`gate_verdict`; only
+    once some record has a gate), the three models' ``metric``, ``retention``, ``gain``, ``teacher gain``
+    (teacher / no-KD student - 1 on test), the ratios, and the across-seed paired t-test p-values of the
     student against the no-KD student and against the teacher.
     """
     from mmbench.results.leaderboard import recipe_labels
 
     groups: dict[tuple[str, ...], list[dict[str, float | None]]] = defaultdict(list)
+    gates: dict[tuple[str, ...], list[Mapping[str, Any] | None]] = defaultdict(list)
     for label, rec in recipe_labels(records):
         triple = kd_triple(rec.models)
         if triple is None:
@@ -102,7 +130,9 @@ def kd_rows(records: Sequence[RunRecord], metric: str = "NDCG@10") -> list[dict[
         t, s, b = (m.metrics["test"].get(metric) for m in triple)
         if t is None or s is None or b is None:
             continue
-        groups[(label, rec.dataset.key, rec.dataset.split, teacher.component, student.component)].append({
+        key = (label, rec.dataset.key, rec.dataset.split, teacher.component, student.component)
+        gates[key].append((rec.kd or {}).get("gate"))
+        groups[key].append({
             "teacher": t, "student": s, "baseline": b, "retention": _ratio(s, t),
             "gain": (s / b - 1.0) if b else None, "teacher_gain": (t / b - 1.0) if b else None,
             "params_ratio": _ratio(student.size["params"], teacher.size["params"]),
@@ -110,10 +140,13 @@ def kd_rows(records: Sequence[RunRecord], metric: str = "NDCG@10") -> list[dict[
             "latency_enc_ratio": _ratio(_lat(student, "latency_enc_ms_p50"), _lat(teacher, "latency_enc_ms_p50")),
         })
     out = []
+    gated = any(g for gs in gates.values() for g in gs)
     for key in sorted(groups):
         runs = groups[key]
         row: dict[str, Any] = dict(zip(KD_KEY, key))
         row["seeds"] = len(runs)
+        if gated:  # the column exists once any record was gated, so older leaderboards keep their shape
+            row["gate"] = gate_verdict(gates[key])
         for col in ("teacher", "student", "baseline", "retention", "gain", "teacher_gain", "params_ratio",
                     "latency_ratio", "latency_enc_ratio"):
             vals = [r[col] for r in runs if r[col] is not None]

@@ -42,7 +42,8 @@ class ModelResult(_Record):
     latency: dict[str, Any] | None = None
     history: list[dict[str, Any]] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict)
-    distill: dict[str, Any] | None = Field(None, description="KD students: teacher, losses, candidate set")
+    distill: dict[str, Any] | None = Field(None, description="KD students: teacher, losses, candidate set; "
+                                           "`skipped` (the reason) when the KD gate served the no-KD model instead")
     without_kd_of: str | None = Field(None, description="'student': this baseline is the student without KD")
     items: dict[str, Any] | None = Field(None, description="item side: modalities used / absent, dropout, imputer")
     served: str | None = Field(None, description="how the served model differs from the trained one")
@@ -72,5 +73,5 @@ class RunRecord(_Record):
                                                  description="per modality: encoder, identity, cache key, availability")
     models: list[ModelResult]
     kd: dict[str, Any] | None = Field(None, description="KD report: retention, gain over the no-KD student, "
-                                      "parameter and latency ratios, paired per-user tests")
+                                      "parameter and latency ratios, paired per-user tests, the KD gate on valid")
     timings: dict[str, float]

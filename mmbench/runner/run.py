@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
 from mmbench.cachedir import cache_root
@@ -28,11 +27,12 @@ from mmbench.recipe.schema import ModelSlot, ModelSpec, Recipe
 from mmbench.results.kd import kd_report
 from mmbench.results.record import DatasetInfo, ModelResult, RecipeInfo, RunRecord
 from mmbench.results.store import write_record
-from mmbench.runner import model_cache, provenance
+from mmbench.runner import kd_gate, model_cache, provenance
 from mmbench.runner.evaluate import evaluate_users
 from mmbench.runner.distill import Distiller
 from mmbench.runner.features import ModalityFeatures, extract_all, request_encoder
 from mmbench.runner.robustness import condition_modalities, evaluate_robustness
+from mmbench.runner.serving import serving_scorer
 from mmbench.runner.train import Checkpoint, fit, seed_everything
 
 Log = Callable[[str], None]
@@ -68,7 +68,7 @@ def prepare(recipe: Recipe, log: Log | None = None) -> tuple[PreparedData, Split
 
 
 def model_slots(recipe: Recipe) -> list[ModelSlot]:
-    """The models to train, in order: teacher, student, the student without KD (KD recipes), baselines."""
+    """The models of a record, in order: teacher, student, the student without KD (KD recipes), baselines."""
     slots = recipe.models()
     if recipe.distill:
         at = 2 if recipe.teacher else 1
@@ -126,35 +126,22 @@ def reuse_parts(role: str, spec: ModelSpec, recipe: Recipe, data: DatasetInfo, s
     return parts
 
 
-def serving_device() -> torch.device:
-    """Where latency is measured: the GPU when one is present, else the CPU (the record says which)."""
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-
-
-def serving_scorer(served: nn.Module) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.device]:
-    """The served model's request path on the serving device: its precomputed tables there, ``U[u] @ I.T``.
-
-    A model without tables (e.g. popularity) is timed through its own ``score`` on the CPU.
-    """
-    device = serving_device()
-    tables = getattr(served, "tables", None)
-    if not callable(tables):
-        return served.score, torch.device("cpu")
-    users, items = (t.to(device) for t in tables())
-    return (lambda u: users[u] @ items.T), device
-
-
 def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log, *,
               features: dict[str, ModalityFeatures] | None = None, teacher: nn.Module | None = None,
               checkpoints: Path | None = None, fingerprint: str = "",
               encoder_hooks: EncoderHooks | None = None, data_info: DatasetInfo | None = None,
-              reuse: bool = False, teacher_key: str | None = None) -> tuple[ModelResult, nn.Module, dict[str, Any]]:
+              reuse: bool = False, teacher_key: str | None = None,
+              on_validation: Callable[[int, float], None] | None = None
+              ) -> tuple[ModelResult, nn.Module, dict[str, Any]]:
     """Build, train (selection on valid; KD from ``teacher``), test once on the served model, time it, and
     (if the recipe asks) evaluate it under missing modalities.
 
     With ``reuse`` (and ``data_info``), the trained model is loaded from the trained-model cache when an
     identical one was trained before (:mod:`mmbench.runner.model_cache`), and stored there otherwise; a KD
     student only when its teacher has a cache key (``teacher_key``), which is part of the student's.
+
+    ``on_validation(epoch, value)`` sees the training's validation curve (a tuning study's pruner); a reused
+    model reports its stored curve.
 
     Returns the model's result, the trained model, and its per-user test values (for paired tests).
     """
@@ -181,12 +168,15 @@ def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log
         key = model_cache.model_key(parts)
     fitted = model_cache.load_model(key, model, log) if key else None
     reused = fitted is not None
+    for row in fitted.history if reused and on_validation is not None else ():
+        if "valid" in row:
+            on_validation(row["epoch"], row["valid"])
     if reused:
         log(f"  reused the trained model {key} (same code, data, split, seed, params and training; "
             f"best epoch {fitted.best_epoch}); --no-reuse trains it again")
     else:
         fitted = fit(model, split, recipe.train_for(spec), recipe.eval, seed=seed, log=lambda m: log(f"  {m}"),
-                     distiller=distiller, checkpoint=ckpt, progress=True)
+                     distiller=distiller, checkpoint=ckpt, progress=True, on_validation=on_validation)
         if key:
             model_cache.save_model(key, model, fitted, {"recipe": recipe.name, "role": role, "seed": seed})
     served = model.folded() if callable(getattr(model, "folded", None)) else model
@@ -239,8 +229,12 @@ def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log
 
 def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None = None,
                recipe_path: str | None = None, log: Log = print, resume: bool = True,
-               reuse: bool = True) -> list[Path]:
+               reuse: bool = True, only: Callable[[ModelSlot], bool] | None = None,
+               monitor: Callable[[ModelSlot, int], Callable[[int, float], None] | None] | None = None) -> list[Path]:
     """Run every seed of ``recipe`` and write one record per seed; returns the record paths.
+
+    ``only`` keeps some of the recipe's models (a tuning trial trains the tuned one); ``monitor(slot, seed)``
+    may return a callback that sees that model's validation curve (a tuning study's pruner).
 
     With ``resume`` (the default), each model's training state is checkpointed every epoch under the cache
     root, and a run that was killed continues from its last finished epoch; checkpoints are removed once
@@ -273,24 +267,39 @@ def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None
         fingerprint = f"{info.hash}|{data_info.split_hash}|s{seed}"
         if resume:
             ckpt_dir = cache_root() / "checkpoints" / f"{info.name}-{info.hash[:12]}-{data_info.split_hash}-s{seed}"
-        models, teacher, teacher_key, per_user = [], None, None, {}
-        for slot in model_slots(recipe):
-            result, model, values = run_model(slot, recipe, split, seed, log, features=features, teacher=teacher,
-                                              checkpoints=ckpt_dir, fingerprint=fingerprint,
-                                              encoder_hooks=encoder_hooks, data_info=data_info, reuse=reuse,
-                                              teacher_key=teacher_key)
-            models.append(result)
-            if slot.role == "teacher":
-                teacher, teacher_key = model, result.cache_key
-            kd_role = "baseline" if result.without_kd_of == "student" else slot.role
-            per_user.setdefault(kd_role, values.get(recipe.train.select_metric))
+        slots = [s for s in model_slots(recipe) if only is None or only(s)]
+        done: dict[int, tuple[ModelResult, dict[str, Any]]] = {}
+        kd: dict[str, tuple[ModelResult, dict[str, Any]]] = {}  # teacher, no-KD twin, student
+        teacher, teacher_key, gate = None, None, None
+        for i in kd_gate.training_order(slots):
+            slot = slots[i]
+            twin = kd.get("baseline")  # trained before the student (kd_gate.training_order) unless `only` left it out
+            gated = (slot.role == "student" and bool(recipe.distill) and teacher is not None
+                     and twin is not None and twin[0].without_kd_of == "student")
+            if gated:  # is the teacher worth distilling? decided on valid only
+                gate = kd_gate.check(kd["teacher"][0], twin[0], recipe)
+                kd_gate.enforce(gate, recipe.teacher.name, slot.spec.name, log)
+            if gated and not gate["distilled"]:
+                done[i] = (kd_gate.skipped_student(twin[0], recipe, gate), twin[1])
+            else:
+                result, model, values = run_model(slot, recipe, split, seed, log, features=features,
+                                                  teacher=teacher, checkpoints=ckpt_dir, fingerprint=fingerprint,
+                                                  encoder_hooks=encoder_hooks, data_info=data_info, reuse=reuse,
+                                                  teacher_key=teacher_key,
+                                                  on_validation=monitor(slot, seed) if monitor else None)
+                done[i] = (result, values)
+                if slot.role == "teacher":
+                    teacher, teacher_key = model, result.cache_key
+            kd.setdefault("baseline" if done[i][0].without_kd_of == "student" else slot.role, done[i])
+        models = [done[i][0] for i in sorted(done)]  # the record lists models in recipe order, not training order
+        per_user = {role: values.get(recipe.train.select_metric) for role, (_, values) in kd.items()}
         now = datetime.now(timezone.utc)
         record = RunRecord(
             run_id=f"{info.name}-{info.hash[:8]}-s{seed}-{now.strftime('%Y%m%dT%H%M%S%fZ')}",
             created_at=now.isoformat(timespec="seconds"), recipe=info, dataset=data_info, seed=seed,
             git=git, versions=provenance.package_versions(), hardware=provenance.hardware(),
             features={m: f.info for m, f in features.items()}, models=models,
-            kd=kd_report(models, select_metric=recipe.train.select_metric,
+            kd=kd_report(models, select_metric=recipe.train.select_metric, gate=gate,
                          per_user=per_user if all(v is not None for v in per_user.values()) else None),
             timings={"prepare_s": prepare_s, "features_s": features_s, "run_s": time.perf_counter() - t_seed})
         paths.append(write_record(results_dir, record))

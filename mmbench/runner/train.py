@@ -28,6 +28,10 @@ class TrainingError(MMBenchError):
     """Training cannot continue (non-finite loss)."""
 
 
+class StopTrial(Exception):  # noqa: N818 - a control-flow signal, like StopIteration
+    """Raised by an ``on_validation`` callback to end a run early (a pruned tuning trial): no record is written."""
+
+
 def train_keys(graph: TrainGraph) -> torch.Tensor:
     """Sorted ``user * n_items + item`` keys of the train pairs, for vectorised membership tests."""
     users = torch.as_tensor(graph.user, dtype=torch.long)
@@ -123,13 +127,16 @@ def _check_finite(value: torch.Tensor, what: str, epoch: int, step: int, lr: flo
 
 def fit(model: nn.Module, split: Split, train: TrainSpec, ev: EvalSpec, *, seed: int,
         log: Log = lambda _: None, distiller: nn.Module | None = None, checkpoint: Checkpoint | None = None,
-        progress: bool = False, stop_after: int | None = None) -> FitResult:
+        progress: bool = False, stop_after: int | None = None,
+        on_validation: Callable[[int, float], None] | None = None) -> FitResult:
     """Train ``model`` with BPR + Adam (plus distillation); keep the state with the best validation metric.
 
     Selection and early stopping use the validation split only. With ``checkpoint``, the full training state
     (weights, optimiser, RNGs, best state, curve) is saved atomically after every epoch and a matching
     checkpoint is resumed: a killed run continues from its last finished epoch and ends exactly where an
     uninterrupted run ends. ``stop_after`` ends training after that epoch as if killed (for tests).
+    ``on_validation(epoch, value)`` sees every validation of the selection metric (those restored from a
+    checkpoint too, so a resumed trial reports its whole curve); it may raise :class:`StopTrial`.
     """
     t0 = time.perf_counter()
 
@@ -166,6 +173,9 @@ def fit(model: nn.Module, split: Split, train: TrainSpec, ev: EvalSpec, *, seed:
             state["best_valid"]
         history, stale, stopped, start = state["history"], state["stale"], state["stopped"], state["epoch"]
         log(f"resumed from {checkpoint.path} after epoch {start}" + (" (finished)" if state["done"] else ""))
+        for row in history if on_validation is not None else ():
+            if "valid" in row:
+                on_validation(row["epoch"], row["valid"])
         if state["done"]:
             model.load_state_dict(best_state)
             model.eval()
@@ -213,6 +223,8 @@ def fit(model: nn.Module, split: Split, train: TrainSpec, ev: EvalSpec, *, seed:
             if stale >= train.patience:
                 stopped = f"patience ({train.patience} validations without improvement)"
                 done = True
+            if on_validation is not None:
+                on_validation(epoch, value)
         history.append(row)
         bar.update(1)
         done = done or epoch == train.epochs

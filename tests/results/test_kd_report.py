@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from scipy import stats
 
-from mmbench.results.kd import kd_report, kd_rows
+from mmbench.results.kd import gate_verdict, kd_report, kd_rows
+from mmbench.results.leaderboard import render
 from test_leaderboard import fixture_records, metrics, model, record
 
 # (teacher, student, no-KD student) NDCG@10 per seed
@@ -66,3 +69,65 @@ def test_empty_views_say_what_is_missing():
     assert render(fixture_records(), "md", view="kd").startswith("No KD runs found")
     assert render(fixture_records(), "md", view="robustness").startswith("No robustness results found")
     assert render([], "md") == "No run records found.\n"
+
+
+# --------------------------------------------------------------------------------------------------
+# the KD gate: teacher vs no-KD student on valid, recorded per run and flagged on the leaderboards
+# --------------------------------------------------------------------------------------------------
+
+def gate(passed: bool, action: str = "warn", min_gain: float = 0.0) -> dict:
+    return {"metric": "NDCG@10", "split": "valid", "teacher_valid": 0.03, "baseline_valid": 0.02 if passed else 0.04,
+            "teacher_gain_valid": 0.5 if passed else -0.25, "min_gain": min_gain, "passed": passed,
+            "action": action, "distilled": passed or action == "warn"}
+
+
+def gated_records(name: str, gates: list[dict | None]) -> list:
+    out = []
+    for rec, g in zip(kd_records(), gates):
+        kd = kd_report(rec.models) | ({"gate": g} if g else {})
+        out.append(rec.model_copy(update={"kd": kd, "recipe": rec.recipe.model_copy(update={"name": name})}))
+    return out
+
+
+def test_run_report_keeps_the_gate():
+    assert kd_report(kd_models(0.03, 0.031, 0.026), gate=gate(True))["gate"] == gate(True)
+    assert "gate" not in kd_report(kd_models(0.03, 0.031, 0.026))  # nothing invented for a caller without one
+
+
+def test_gate_verdict_over_seeds():
+    assert gate_verdict([gate(True)] * 3) == "teacher > no-KD on valid 3/3"
+    weak = "⚠ teacher ≤ no-KD on valid"
+    assert gate_verdict([gate(True), gate(False), gate(False)]) == f"{weak} 2/3; distilled anyway"
+    assert gate_verdict([gate(False, "skip")] * 2 + [None]) == f"{weak} 2/3 (1 unchecked); KD skipped"
+    assert gate_verdict([gate(False, "skip"), gate(False, "warn")]) == (
+        "⚠ teacher ≤ no-KD on valid 2/2; KD skipped in 1, distilled in 1")
+    assert gate_verdict([gate(True, min_gain=0.05)]) == "teacher > no-KD +5.0% on valid 1/1"
+    assert gate_verdict([None, None]) == "–"
+
+
+def test_kd_view_flags_a_weak_teacher_and_old_records_still_render():
+    old = kd_records()  # written before the gate: no kd.gate at all
+    assert all("gate" not in (r.kd or {}) for r in old)
+    assert "gate" not in kd_rows(old)[0]  # no column: leaderboards of old records keep their shape
+    assert "gate" not in render(old, "md", view="kd") and "gate" not in render(old, "md", view="headline")
+    recs = old + gated_records("weak", [gate(False), gate(False, "skip"), gate(True)])
+    by_recipe = {r["recipe"]: r for r in kd_rows(recs)}
+    assert by_recipe["kd"]["gate"] == "–"
+    assert by_recipe["weak"]["gate"] == "⚠ teacher ≤ no-KD on valid 2/3; KD skipped in 1, distilled in 1"
+    for fmt in ("md", "csv", "json", "html"):  # every format renders both
+        text = render(recs, fmt, view="kd")
+        assert "⚠ teacher ≤ no-KD on valid 2/3" in text and "–" in text
+    md = render(recs, "md", view="kd")
+    assert md.splitlines()[2].split("|")[5].strip() == "gate"  # right after the key and seeds
+
+
+def test_headline_flags_the_kd_student_row_only():
+    recs = kd_records() + gated_records("weak", [gate(False)] * 3)
+    table = json.loads(render(recs, "json", view="headline"))
+    weak = {r["model"]: r for r in table if r["recipe"] == "weak"}
+    assert weak["KD student (lightgcn)"]["gate"] == "⚠ teacher ≤ no-KD on valid 3/3; distilled anyway"
+    assert "gate" not in weak["teacher (freedom)"] and "gate" not in weak["no-KD student (lightgcn)"]
+    old = {r["model"]: r for r in table if r["recipe"] == "kd"}
+    assert old["KD student (lightgcn)"]["gate"] == "–"
+    header = render(recs, "md", view="headline").splitlines()[2]
+    assert header.rstrip(" |").endswith("gate")  # the verdict is the last column

@@ -189,7 +189,11 @@ def test_run_prints_one_kd_line_per_seed(kd_run):
     _, _, paths, rec = kd_run
     (line,) = kd_lines(paths)
     nd = rec.kd["metrics"]["NDCG@10"]
-    assert line.startswith("KD seed 0 (mm-gnn → lightgcn, NDCG@10): retention ")
+    gate = rec.kd["gate"]
+    verdict = "gate passed" if gate["passed"] else "⚠ gate: teacher ≤ no-KD on valid"
+    assert line.startswith(f"KD seed 0 (mm-gnn → lightgcn, NDCG@10): {verdict} (valid NDCG@10 teacher "
+                           f"{gate['teacher_valid']:.4f} vs no-KD {gate['baseline_valid']:.4f}")
+    assert "; retention " in line
     assert f"gain over no-KD {nd['gain'] * 100:+.1f}%" in line
     assert "paired over users p" in line and "vs teacher p" in line
     assert f"params {rec.kd['params_ratio']:.3g}×" in line

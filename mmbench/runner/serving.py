@@ -1,0 +1,26 @@
+"""Where and how a trained model serves requests, for the latency measurement (PROTOCOL rule 11)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+
+def serving_device() -> torch.device:
+    """Where latency is measured: the GPU when one is present, else the CPU (the record says which)."""
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def serving_scorer(served: nn.Module) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.device]:
+    """The served model's request path on the serving device: its precomputed tables there, ``U[u] @ I.T``.
+
+    A model without tables (e.g. popularity) is timed through its own ``score`` on the CPU.
+    """
+    device = serving_device()
+    tables = getattr(served, "tables", None)
+    if not callable(tables):
+        return served.score, torch.device("cpu")
+    users, items = (t.to(device) for t in tables())
+    return (lambda u: users[u] @ items.T), device
