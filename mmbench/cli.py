@@ -70,9 +70,17 @@ def main() -> None:
 @click.option("--reuse/--no-reuse", default=True, show_default=True,
               help="Load a model an identical earlier run trained (same code, data, split, seed, params, "
                    "training; for a KD student the same teacher and losses) instead of training it again.")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: every seed is a Ray task (on a local Ray, or the cluster at --address / RAY_ADDRESS).")
+@click.option("--address", default=None, metavar="HOST:PORT", help="Ray: an existing cluster.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Ray: seeds in flight at once (a local Ray gets workers × cpus-per-trial CPUs).")
+@click.option("--cpus-per-trial", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Ray: CPUs each seed's task declares (and its torch threads).")
 @_friendly
 def run(recipe: Path, overrides: tuple[str, ...], seeds: tuple[int, ...], results_dir: Path,
-        plugins: tuple[str, ...], quiet: bool, resume: bool, reuse: bool) -> None:
+        plugins: tuple[str, ...], quiet: bool, resume: bool, reuse: bool, backend: str, address: str | None,
+        workers: int, cpus_per_trial: int) -> None:
     """Run a recipe: prepare data, train (selecting on valid), test once, write one record per seed."""
     _load(plugins)
     from tabulate import tabulate
@@ -82,9 +90,21 @@ def run(recipe: Path, overrides: tuple[str, ...], seeds: tuple[int, ...], result
     from mmbench.runner.run import run_recipe
 
     spec = load_recipe(recipe, overrides)
-    paths = run_recipe(spec, results_dir=results_dir, seeds=list(seeds) or None, recipe_path=str(recipe),
-                       log=(lambda _: None) if quiet else (lambda m: click.echo(m, err=True)), resume=resume,
-                       reuse=reuse)
+    if backend == "ray":
+        from mmbench.runner.ray_backend import run_jobs_on_ray
+
+        jobs = [(spec, seed, results_dir) for seed in dict.fromkeys(seeds or spec.seeds)]
+        paths, failed = run_jobs_on_ray(jobs, address=address, workers=workers, cpus_per_trial=cpus_per_trial,
+                                        plugins=plugins, progress=lambda m: click.echo(m, err=True),
+                                        recipe_path=str(recipe))
+        for i, error in failed:
+            click.echo(f"seed {jobs[i][1]} FAILED: {error}", err=True)
+        if failed:
+            sys.exit(1)
+    else:
+        paths = run_recipe(spec, results_dir=results_dir, seeds=list(seeds) or None, recipe_path=str(recipe),
+                           log=(lambda _: None) if quiet else (lambda m: click.echo(m, err=True)), resume=resume,
+                           reuse=reuse)
     table = summary_rows(paths)
     cols = ["seed", "role", "component", "HR@10", "NDCG@10", "HR@20", "NDCG@20", "latency_ms_p50", "params"]
     cols = [c for c in cols if any(c in r for r in table)]
@@ -143,6 +163,12 @@ def describe(entry: Any, *, with_origin: bool = True) -> dict[str, Any]:
         params[name] = item
     out = {"kind": entry.kind, "name": entry.name, "qualname": entry.qualname, "summary": entry.summary,
            "params": params, "meta": entry.meta}
+    if entry.kind in ("teacher", "student"):  # what a tuning study searches by default (mmbench.search_space)
+        from mmbench.search_space import TRAIN_SPACE, declared_space
+
+        out["search_space"] = {k: d.to_yaml() for k, d in declared_space(entry.obj).items()}
+        if getattr(entry.obj, "tunes_training", True):
+            out["search_space"].update({f"train.{k}": d.to_yaml() for k, d in TRAIN_SPACE.items()})
     if with_origin:
         out["origin"] = entry.origin
     return out
@@ -151,6 +177,12 @@ def describe(entry: Any, *, with_origin: bool = True) -> dict[str, Any]:
 def _params_text(params: dict[str, Any]) -> str:
     return ", ".join(f"{n}: {p['type']}" + ("" if p.get("required") else f" = {p['default']!r}")
                      for n, p in params.items())
+
+
+def _space_text(space: dict[str, Any]) -> str:
+    from mmbench.search_space import describe as describe_space, parse_dimension
+
+    return describe_space({k: parse_dimension(v) for k, v in space.items()}) or "-"
 
 
 @main.command(name="ls")
@@ -173,9 +205,12 @@ def ls(kind: str | None, as_json: bool, plugins: tuple[str, ...]) -> None:
         for reg in regs:
             contract = (reg.contract.__doc__ or "").strip().splitlines()[0] if reg.contract else ""
             click.echo(f"{reg.plural} ({len(reg)}) · contract: {contract}")
-            rows = [[e.name, e.summary, _params_text(describe(e)["params"]), e.origin] for e in reg.entries()]
-            click.echo(tabulate(rows, headers=["name", "summary", "params", "origin"], tablefmt="simple")
-                       if rows else "  (none registered yet)")
+            rows = [[e.name, e.summary, _params_text(d["params"])]
+                    + ([_space_text(d["search_space"])] if "search_space" in d else []) + [e.origin]
+                    for e in reg.entries() for d in [describe(e)]]
+            headers = ["name", "summary", "params", *(["search space"] if reg.kind in ("teacher", "student") else []),
+                       "origin"]
+            click.echo(tabulate(rows, headers=headers, tablefmt="simple") if rows else "  (none registered yet)")
             click.echo()
     for failure in plugin_failures():
         click.echo(f"warning: plugin {failure.describe()}", err=True)
@@ -185,7 +220,7 @@ def ls(kind: str | None, as_json: bool, plugins: tuple[str, ...]) -> None:
 @click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True, help="Folder whose runs/ holds the run records.")
 @click.option("--format", "fmt", type=click.Choice(["md", "csv", "json", "html"]), default="md", show_default=True)
-@click.option("--view", type=click.Choice(["models", "kd", "robustness", "headline"]), default="models",
+@click.option("--view", type=click.Choice(["models", "kd", "robustness", "headline", "tuning"]), default="models",
               show_default=True,
               help="models: one row per model; kd: the distillation report (retention, gain, ratios, paired tests); "
                    "robustness: the metric at every missing-modality rate; headline: teacher, KD student and "

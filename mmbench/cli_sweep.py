@@ -1,4 +1,4 @@
-"""``mmbench sweep``: run an explicit list of recipe overrides over seeds and select a trial on validation."""
+"""``mmbench sweep``: an explicit list of trials, or a tuning study (``search:``), selected on validation."""
 
 from __future__ import annotations
 
@@ -20,14 +20,28 @@ from mmbench.cli import _friendly, _load
 @click.option("--dry-run", is_flag=True, help="Validate and print the trials; run nothing, write nothing.")
 @click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import a plugin module (repeatable).")
 @click.option("--quiet", "-q", is_flag=True, help="Do not print the runs' training logs.")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this machine (--jobs). ray: every trial / (trial, seed) is a Ray task on a local Ray or "
+                   "the cluster at --address.")
+@click.option("--address", default=None, metavar="HOST:PORT",
+              help="Ray: an existing cluster (default: RAY_ADDRESS, else start a local Ray).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Ray: jobs in flight at once (a local Ray gets workers × cpus-per-trial CPUs).")
+@click.option("--cpus-per-trial", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Ray: CPUs each job declares (and its torch threads).")
+@click.option("--gpus-per-trial", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Ray: GPUs each job declares.")
 @_friendly
 def sweep(sweep_file: Path, results_dir: Path, jobs: int, rerun: bool, dry_run: bool, plugins: tuple[str, ...],
-          quiet: bool) -> None:
-    """Run a sweep file's trials over its seeds and select the trial with the best mean VALID metric.
+          quiet: bool, backend: str, address: str | None, workers: int, cpus_per_trial: int,
+          gpus_per_trial: float) -> None:
+    """Run a sweep file: its explicit trials over its seeds, or its tuning study (`search:`); select on VALID.
 
-    Every trial and recipe is validated before anything runs (all errors at once, exit 2). A (trial, seed)
-    whose record exists with the same recipe hash is skipped. Writes summary.md and summary.json next to
-    the records; only the selected trial's test value is shown. Exit 1 if a job failed.
+    Every trial and recipe is validated before anything runs (all errors at once, exit 2). Explicit trials:
+    a (trial, seed) whose record exists with the same recipe hash is skipped. A study continues from its
+    storage (trials a killed driver left running are run again with their params) until its budget of
+    trials has ended, then writes the tuned recipe. Writes summary.md and summary.json next to the records;
+    only the selected trial's test value is shown. Exit 1 if a job failed.
     """
     _load(plugins)
     from tabulate import tabulate
@@ -40,6 +54,10 @@ def sweep(sweep_file: Path, results_dir: Path, jobs: int, rerun: bool, dry_run: 
 
     spec = load_sweep(sweep_file)
     folder = sweep_dir(results_dir, spec)
+    if spec.search is not None:
+        _study(spec, results_dir, dry_run=dry_run, quiet=quiet, backend=backend, address=address, workers=workers,
+               cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, plugins=plugins)
+        return
     if dry_run:
         todo = {(j.trial.name, j.seed) for j in plan(spec, results_dir, rerun=rerun).run}
         rows = [[t.name, ", ".join(t.assignments) or "(recipe as is)", ",".join(map(str, spec.seeds)), t.hash,
@@ -50,7 +68,9 @@ def sweep(sweep_file: Path, results_dir: Path, jobs: int, rerun: bool, dry_run: 
                    f"into {folder}; select on valid {spec.metric} of the {spec.role}")
         return
     outcome = run_sweep(spec, results_dir=results_dir, jobs=jobs, rerun=rerun, plugins=plugins,
-                        log=(lambda _: None) if quiet else say, progress=say)
+                        log=(lambda _: None) if quiet else say, progress=say, backend=backend,
+                        ray_options={"address": address, "workers": workers, "cpus_per_trial": cpus_per_trial,
+                                     "gpus_per_trial": gpus_per_trial})
     for job in outcome.plan.skipped:
         say(f"skipped {job}: its record exists (same recipe hash); --rerun to run it again")
     summary = summarize(spec, results_dir, failed={f.job.trial.name for f in outcome.failures})
@@ -61,4 +81,43 @@ def sweep(sweep_file: Path, results_dir: Path, jobs: int, rerun: bool, dry_run: 
         for failure in outcome.failures:
             say(f"\nFAILED {failure.job}:\n" + "\n".join(f"  {line}" for line in failure.tail.splitlines()))
         say(f"\n{len(outcome.failures)} of {len(outcome.plan.run)} job(s) failed; the others' records are kept")
+        sys.exit(1)
+
+
+def _study(spec: object, results_dir: Path, *, dry_run: bool, quiet: bool, backend: str, address: str | None,
+           workers: int, cpus_per_trial: int, gpus_per_trial: float, plugins: tuple[str, ...]) -> None:
+    """Run (or describe) a search sweep's study, then write its summary, plot and tuned recipe."""
+    from mmbench.recipe.sweep import Sweep
+    from mmbench.results.tune import markdown
+    from mmbench.runner.tune import finish_study, run_study, storage_url, sweep_dir
+
+    assert isinstance(spec, Sweep) and spec.search is not None
+    search = spec.search
+
+    def say(message: str) -> None:
+        click.echo(message, err=True)
+
+    if dry_run:
+        from mmbench.search_space import describe
+
+        budget = search.budget(0, len(spec.seeds))
+        click.echo(f"study {spec.name}: tunes {search.model_path} ({search.component}) of {spec.recipe_path}\n"
+                   f"space: {describe(search.space)}\n"
+                   f"budget: {budget['trials']} trials, {budget['sampler']} sampler, {budget['pruner']} pruner, "
+                   f"seeds {', '.join(map(str, spec.seeds))}; selection on valid {spec.metric}\n"
+                   f"storage: {storage_url(spec, sweep_dir(results_dir, spec))}\ndry run: nothing ran")
+        return
+    if backend == "local" and gpus_per_trial:
+        raise click.UsageError("--gpus-per-trial needs --backend ray")
+    run = run_study(spec, results_dir=results_dir, backend=backend, address=address, workers=workers,
+                    cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, plugins=plugins,
+                    log=(lambda _: None) if quiet else say, progress=say)
+    out = finish_study(spec, results_dir)
+    click.echo(markdown(out["summary"], str(out["tuned_recipe"]) if out["tuned_recipe"] else None), nl=False)
+    written = [p for p in (out["summary_md"], out["summary_json"], out["plot"], out["tuned_recipe"]) if p]
+    click.echo(f"\nstudy storage {run.storage}; this session ended {run.ended} trial(s) in {run.wall_s:.0f} s; "
+               f"wrote {', '.join(map(str, written))}")
+    if run.failures:
+        for failure in run.failures:
+            say(f"\n{failure}")
         sys.exit(1)

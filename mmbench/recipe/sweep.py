@@ -17,12 +17,13 @@ from typing import Any, Literal
 
 import pydantic
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mmbench.errors import RecipeError
 from mmbench.params import did_you_mean
 from mmbench.recipe.load import apply_override, compose, read_yaml, recipe_hash, validate_raw
 from mmbench.recipe.schema import Recipe
+from mmbench.recipe.search import Search, SearchSpec, check_override, resolve_search
 
 NAME = r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$"  # the recipe name pattern: `<sweep>.<trial>` is a recipe name too
 _KEY = r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$"
@@ -71,7 +72,15 @@ class SweepSpec(_Strict):
     recipe: str = Field(description="the recipe, relative to the sweep file's folder")
     seeds: list[int] | None = Field(None, min_length=1)
     select: SelectSpec = Field(default_factory=SelectSpec)
-    trials: list[Any] = Field(min_length=1)  # each checked as a TrialSpec by load_sweep, so all errors show
+    trials: list[Any] | None = Field(None, min_length=1)  # each checked as a TrialSpec by load_sweep
+    search: SearchSpec | None = None
+
+    @model_validator(mode="after")
+    def _trials_or_search(self) -> SweepSpec:
+        if (self.trials is None) == (self.search is None):
+            raise ValueError("a sweep has either `trials:` (an explicit list) or `search:` (a tuning study), "
+                             "not " + ("both" if self.trials else "neither"))
+        return self
 
     @field_validator("seeds")
     @classmethod
@@ -110,6 +119,7 @@ class Sweep:
     metric: str
     role: str
     trials: tuple[Trial, ...]
+    search: Search | None = None  # a tuning study: trials are asked of the sampler, not listed
 
 
 def assignment(key: str, value: Any) -> str:
@@ -151,11 +161,24 @@ def _pydantic_issues(exc: pydantic.ValidationError, prefix: tuple[Any, ...], lin
         if err["type"] == "string_pattern_mismatch":
             msg = f"{err['input']!r} is not a valid name: lowercase letters and digits joined by - _ or ., e.g. lr-1e-3"
         if err["type"] == "extra_forbidden":
-            owner = TrialSpec if prefix else SelectSpec if err["loc"][0] == "select" else SweepSpec
+            owner = _owner(prefix, err["loc"])
             fields = list(owner.model_fields)
             msg += f"; {did_you_mean(str(loc[-1]), fields) or 'allowed: ' + ', '.join(fields)}"
         out.append(f"{_where(lines, loc, label)}: {_loc_text(loc)}: {msg}")
     return out
+
+
+def _owner(prefix: tuple[Any, ...], loc: tuple[Any, ...]) -> type[BaseModel]:
+    """The model whose fields an unknown-field error at ``loc`` should suggest."""
+    from mmbench.recipe.search import PrunerSpec, SamplerSpec
+
+    if prefix:
+        return TrialSpec
+    if loc[0] == "select":
+        return SelectSpec
+    if loc[0] == "search":
+        return {"sampler": SamplerSpec, "pruner": PrunerSpec}.get(loc[1] if len(loc) > 2 else "", SearchSpec)
+    return SweepSpec
 
 
 def _role_problem(recipe: Recipe, role: str) -> str | None:
@@ -188,7 +211,8 @@ def _header(raw: dict[str, Any], issues: list[str], lines: dict[tuple[Any, ...],
     known = {k: {sk: sv for sk, sv in v.items() if (k, sk) not in bad} if k == "select" and isinstance(v, dict)
              else v for k, v in raw.items() if k in SweepSpec.model_fields and (k,) not in bad}
     try:  # trials are checked one by one by the caller
-        return SweepSpec.model_validate({"sweep_version": 1, **known, "trials": [{}]})
+        return SweepSpec.model_validate({"sweep_version": 1, **known,
+                                         **({} if "search" in known else {"trials": [{}]})})
     except pydantic.ValidationError:
         return None  # no usable recipe: its problem is reported already
 
@@ -253,11 +277,26 @@ def load_sweep(path: str | Path) -> Sweep:
             issues.append(f"trial {name!r}: computes the same recipe as trial {same!r} (hash {trial.hash}); "
                           "remove one of them")
         trials.append(trial)
+    search = None
+    if spec and spec.search and base is not None and recipe_path is not None and not base_problems:
+        the_path = recipe_path
+        check = check_override(lambda sets: compose_trial(the_path, sets, "search-check"))
+        search, problems = resolve_search(spec.search, base, role, lambda loc: _where(lines, loc, label), check)
+        issues += problems
     if issues or spec is None or base is None or recipe_path is None:  # the last three imply issues
         raise SweepError(label, issues)
+    # a study samples many trials: by default each runs one seed; the tuned recipe then runs them all
+    seeds = tuple(spec.seeds or (base.seeds[:1] if search else base.seeds))
     return Sweep(path=path, name=sweep_name, description=spec.description, recipe_path=recipe_path,
                  file_hash=hashlib.sha256(path.read_bytes()).hexdigest()[:16],
-                 seeds=tuple(spec.seeds or base.seeds), metric=metric, role=role, trials=tuple(trials))
+                 seeds=seeds, metric=metric, role=role, trials=tuple(trials), search=search)
+
+
+def compose_trial(recipe_path: Path, assignments: list[str] | tuple[str, ...], recipe_name: str) -> Recipe:
+    """The recipe at ``recipe_path`` with ``KEY=VALUE`` overrides, named ``recipe_name``, validated."""
+    raw, recipe_lines = compose(recipe_path, [*assignments, f"name={recipe_name}"])
+    return validate_raw(raw, f"{recipe_path} with {' '.join(assignments) or 'no overrides'}", recipe_lines,
+                        name=recipe_path.stem)
 
 
 def _trial(spec: TrialSpec, name: str, recipe_name: str, recipe_path: Path, lines: dict[tuple[Any, ...], str],

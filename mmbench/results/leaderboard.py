@@ -147,6 +147,7 @@ def _view(name: str, metric: str = "NDCG@10") -> View:
     from mmbench.results.headline import headline_view
     from mmbench.results.kd import KD_KEY, kd_rows
     from mmbench.results.robustness import ROBUST_KEY, robustness_rows
+    from mmbench.results.tuning import tuning_view
 
     views = {
         "models": View("models", KEY, lambda recs, metric: rows(recs), _model_order,
@@ -164,13 +165,14 @@ def _view(name: str, metric: str = "NDCG@10") -> View:
                            "clean metric over the rates (1 = unaffected).",
                            "No robustness results found (enable eval.robustness in a recipe with encoders)."),
         "headline": headline_view(metric),
+        "tuning": tuning_view(metric),
     }
     if name not in views:
         raise ResultsError(f"unknown leaderboard view {name!r}; views: {', '.join(views)}")
     return views[name]
 
 
-VIEWS = ("models", "kd", "robustness", "headline")
+VIEWS = ("models", "kd", "robustness", "headline", "tuning")
 
 
 def table(records: Sequence[RunRecord], view: str = "models", metric: str = "NDCG@10") -> tuple[View, list[dict[str, Any]]]:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from mmbench.errors import MMBenchError
 from mmbench.recipe.sweep import Sweep, SweepError, Trial, load_sweep
@@ -73,7 +74,8 @@ def plan(sweep: Sweep, results_dir: Path, *, rerun: bool = False) -> Plan:
 
 
 def run_sweep(sweep: Sweep, *, results_dir: Path, jobs: int = 1, rerun: bool = False, plugins: Sequence[str] = (),
-              log: Log = print, progress: Log = print) -> SweepOutcome:
+              log: Log = print, progress: Log = print, backend: str = "local",
+              ray_options: dict[str, Any] | None = None) -> SweepOutcome:
     """Run the sweep's pending jobs; a failing job is recorded and the others still run.
 
     Args:
@@ -85,11 +87,17 @@ def run_sweep(sweep: Sweep, *, results_dir: Path, jobs: int = 1, rerun: bool = F
         plugins: Plugin modules the workers import (``--plugin``).
         log: Receives the runs' own logs (in-process only).
         progress: Receives one line per started, finished or failed job.
+        backend: ``local`` (``jobs``) or ``ray``: every (trial, seed) is a Ray task (see
+            :mod:`mmbench.runner.ray_backend`; ``ray_options``: address, workers, cpus_per_trial, gpus_per_trial).
     """
     the_plan = plan(sweep, results_dir, rerun=rerun)
     out = SweepOutcome(the_plan)
     folder = sweep_dir(results_dir, sweep)
-    if jobs <= 1:
+    if backend == "ray":
+        if the_plan.run:
+            _run_on_ray(the_plan.run, folder, plugins, out, progress, {**(ray_options or {}),
+                                                                       "recipe_path": str(sweep.recipe_path)})
+    elif jobs <= 1:
         _run_in_process(sweep, the_plan.run, folder, out, log, progress)
     elif the_plan.run:
         _warm_caches([j.trial for j in the_plan.run], progress)
@@ -113,6 +121,20 @@ def _run_in_process(sweep: Sweep, todo: list[Job], folder: Path, out: SweepOutco
             text = f"{type(exc).__name__}: {exc}" if isinstance(exc, MMBenchError) else traceback.format_exc()
             out.failures.append(Failure(job, _tail(text)))
             progress(f"[{i}/{len(todo)}] {job}: FAILED")
+
+
+def _run_on_ray(todo: list[Job], folder: Path, plugins: Sequence[str], out: SweepOutcome, progress: Log,
+                options: dict[str, Any]) -> None:
+    from mmbench.runner.ray_backend import run_jobs_on_ray
+
+    written, failed = run_jobs_on_ray([(j.trial.recipe, j.seed, folder) for j in todo], plugins=plugins,
+                                      progress=progress, address=options.get("address"),
+                                      workers=options.get("workers", 1),
+                                      cpus_per_trial=options.get("cpus_per_trial", 1),
+                                      gpus_per_trial=options.get("gpus_per_trial", 0),
+                                      recipe_path=options.get("recipe_path"))
+    out.records += written
+    out.failures += [Failure(todo[i], _tail(error)) for i, error in failed]
 
 
 def worker_command(sweep: Sweep, job: Job, folder: Path, plugins: Sequence[str] = ()) -> list[str]:

@@ -1,8 +1,10 @@
 """Every YAML under recipes/ (found recursively) validates; _base/ files are include targets; sweeps/ holds
-sweep files, which validate as sweeps (every trial recipe included)."""
+sweep files, which validate as sweeps (every trial recipe included, or a study's whole search space); the
+committed tuning studies give every model of a dataset the same budget."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -36,4 +38,26 @@ def test_sweep_validates(path):
     from mmbench.recipe.sweep import load_sweep
 
     sweep = load_sweep(path)
-    assert sweep.trials and all(t.hash for t in sweep.trials)
+    assert (sweep.trials and all(t.hash for t in sweep.trials)) or (sweep.search and sweep.search.space)
+
+
+STUDIES = [p for p in SWEEPS if p.name.startswith("tune-")]
+SUITE_MODELS = {"lightgcn", "mf", "ease", "freedom", "mmgnn", "vbpr"}
+
+
+def test_every_model_of_a_dataset_gets_the_same_tuning_budget():
+    """PROTOCOL rule 12: the committed studies of one dataset differ only in the model they tune (and its space)."""
+    from mmbench.recipe.sweep import load_sweep
+
+    by_dataset: dict[str, dict[str, tuple]] = {}
+    for path in STUDIES:
+        sweep = load_sweep(path)
+        assert sweep.search is not None
+        dataset = sweep.name.split("-")[1]
+        spec = sweep.search.spec.model_dump(exclude={"space", "tuned_recipe"})
+        budget = (json.dumps(spec, sort_keys=True), sweep.seeds, sweep.metric)
+        by_dataset.setdefault(dataset, {})[sweep.name.split("-", 2)[2]] = budget
+    assert set(by_dataset) == {"beauty", "tiktok", "lastfm"}
+    for dataset, models in by_dataset.items():
+        assert set(models) == SUITE_MODELS, dataset
+        assert len(set(models.values())) == 1, f"{dataset}: unequal budgets {models}"

@@ -11,11 +11,15 @@ from mmbench.components._items import ItemSide
 from mmbench.components.students._adapter import ItemAdapter
 from mmbench.data.types import TrainGraph
 from mmbench.kinds import register_student
+from mmbench.search_space import IntRange, LogUniform
 
 
 @register_student("lightgcn", features=True)
 class LightGCNStudent(EmbeddingRecommender):
     """LightGCN: ID embeddings propagated over the normalised user–item graph, mean over layers."""
+
+    # the embedding size stays fixed: a study compares models at one size, it does not buy accuracy with width
+    search_space = {"reg": LogUniform(1e-6, 1e-2), "layers": IntRange(1, 4)}
 
     def __init__(self, graph: TrainGraph, items: ItemSide | None = None, *, dim: int = 64, layers: int = 3,
                  reg: float = 1e-4, adapter: bool = False) -> None:

@@ -10,11 +10,14 @@ from mmbench.components._items import ItemSide
 from mmbench.components.students._adapter import ItemAdapter
 from mmbench.data.types import TrainGraph
 from mmbench.kinds import register_student
+from mmbench.search_space import LogUniform
 
 
 @register_student("mf", features=True)
 class MFStudent(EmbeddingRecommender):
     """BPR-MF: user and item embeddings scored by dot product, trained with the BPR loss."""
+
+    search_space = {"reg": LogUniform(1e-6, 1e-2)}
 
     def __init__(self, graph: TrainGraph, items: ItemSide | None = None, *, dim: int = 64, reg: float = 1e-4,
                  adapter: bool = False) -> None:

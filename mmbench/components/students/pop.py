@@ -13,6 +13,8 @@ from mmbench.kinds import register_student
 class PopStudent(nn.Module):
     """Popularity: the same ranking for every user, by train interaction count (no training)."""
 
+    tunes_training = False  # fitted by counting: no learning rate or epochs to search
+
     def __init__(self, graph: TrainGraph) -> None:
         super().__init__()
         self.register_buffer("counts", torch.as_tensor(graph.item_counts(), dtype=torch.float32))

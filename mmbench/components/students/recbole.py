@@ -34,6 +34,7 @@ from mmbench.data.types import TrainGraph
 from mmbench.interop.recbole_models import RecBoleSession, check_config
 from mmbench.kinds import register_student
 from mmbench.recipe.schema import TrainSpec
+from mmbench.search_space import Dimension, IntRange, LogUniform, Uniform
 
 Tables = Callable[[nn.Module], "tuple[torch.Tensor, torch.Tensor]"]
 
@@ -150,6 +151,8 @@ class RecBoleModel:
     summary: str
     params: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     tables: Tables | None = None
+    space: dict[str, Dimension] = field(default_factory=dict)  # the default search space of its params
+    closed_form: bool = False  # fitted, not trained: a study has no training settings to search
 
 
 def _weights(net: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,18 +169,21 @@ def _sgl(net: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
 
 GRAPH = {"embedding_size": (int, 64), "reg_weight": (float, 1e-5), "require_pow": (bool, False)}
 MODELS = [
-    RecBoleModel("pop", "Pop", "RecBole's Pop: items ranked by train interaction count (no training)."),
+    RecBoleModel("pop", "Pop", "RecBole's Pop: items ranked by train interaction count (no training).",
+                 closed_form=True),
     RecBoleModel("itemknn", "ItemKNN", "RecBole's ItemKNN: item–item cosine k-nearest neighbours (no training).",
-                 {"k": (int, 100), "shrink": (float, 0.0)}),
+                 {"k": (int, 100), "shrink": (float, 0.0)},
+                 space={"k": IntRange(10, 1000, log=True), "shrink": Uniform(0.0, 100.0)}, closed_form=True),
     RecBoleModel("ease", "EASE", "RecBole's EASE (Steck, WWW 2019): closed-form shallow autoencoder (no training).",
-                 {"reg_weight": (float, 250.0)}),
+                 {"reg_weight": (float, 250.0)}, space={"reg_weight": LogUniform(1.0, 1.0e4)}, closed_form=True),
     RecBoleModel("slimelastic", "SLIMElastic", "RecBole's SLIM with ElasticNet (Ning & Karypis, ICDM 2011).",
                  {"alpha": (float, 0.2), "l1_ratio": (float, 0.02), "positive_only": (bool, True),
-                  "hide_item": (bool, True)}),
+                  "hide_item": (bool, True)}, closed_form=True),
     RecBoleModel("bpr", "BPR", "RecBole's BPR-MF (Rendle et al., UAI 2009).", {"embedding_size": (int, 64)},
                  _weights),
     RecBoleModel("lightgcn", "LightGCN", "RecBole's LightGCN (He et al., SIGIR 2020).",
-                 {**GRAPH, "n_layers": (int, 2)}, _forward),
+                 {**GRAPH, "n_layers": (int, 2)}, _forward,
+                 space={"reg_weight": LogUniform(1e-6, 1e-2), "n_layers": IntRange(1, 4)}),
     RecBoleModel("ngcf", "NGCF", "RecBole's NGCF (Wang et al., SIGIR 2019).",
                  {**GRAPH, "hidden_size_list": (list[int], [64, 64, 64]), "node_dropout": (float, 0.0),
                   "message_dropout": (float, 0.1)}, _forward),
@@ -221,7 +227,8 @@ def _make(spec: RecBoleModel) -> type[RecBoleStudent]:
     cls = type(cls_name, (base,), {
         "__init__": __init__, "__doc__": f"{spec.summary}\n\nTrained by RecBole 1.2.1 on the recipe's split.",
         "__module__": __name__, "__qualname__": cls_name, "recbole_model": spec.recbole,
-        "registry_name": f"recbole/{spec.name}",
+        "registry_name": f"recbole/{spec.name}", "search_space": dict(spec.space),
+        "tunes_training": not spec.closed_form,
         **({"tables_of": staticmethod(spec.tables)} if spec.tables else {})})
     return cls
 

@@ -12,6 +12,7 @@ from mmbench.components._graph import ModalityKNN, SparseOp, UserItemGraph, prop
 from mmbench.components._items import ItemSide, require_features
 from mmbench.data.types import TrainGraph
 from mmbench.kinds import register_teacher
+from mmbench.search_space import Choice
 
 
 def modality_weights(names: Sequence[str], image_weight: float) -> dict[str, float]:
@@ -40,6 +41,9 @@ class FreedomTeacher(EmbeddingRecommender):
     modality are what the item side gives (zeros and unavailable, or imputed); the k-NN graph isolates such
     items (self-loop only).
     """
+
+    # the official grid (edge keep ratio × reg_weight); the learning rate comes from the study's train space
+    search_space = {"dropout": Choice(0.8, 0.9), "reg_weight": Choice(0.0, 1e-5, 1e-4, 1e-3)}
 
     def __init__(self, graph: TrainGraph, items: ItemSide | None, *, dim: int = 64, knn_k: int = 10,
                  mm_image_weight: float = 0.1, n_mm_layers: int = 1, n_ui_layers: int = 2,

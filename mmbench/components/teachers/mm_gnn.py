@@ -13,6 +13,7 @@ from mmbench.components._items import ItemSide
 from mmbench.data.types import TrainGraph
 from mmbench.errors import MMBenchError
 from mmbench.kinds import FUSIONS, register_teacher
+from mmbench.search_space import Choice, IntRange, LogUniform, Uniform
 
 
 @register_teacher("mm-gnn", features=True)
@@ -27,6 +28,10 @@ class MMGNNTeacher(EmbeddingRecommender):
     the k-NN graph built from each modality's features (cosine, top ``knn_k``, modalities averaged), and
     the item embedding is the sum of both. Trained with BPR.
     """
+
+    search_space = {"layers": IntRange(1, 3), "item_layers": IntRange(0, 2), "knn_k": IntRange(5, 40, log=True),
+                    "reg": LogUniform(1e-6, 1e-2), "edge_dropout": Uniform(0.0, 0.9),
+                    "graph_input": Choice("id", "fused")}
 
     def __init__(self, graph: TrainGraph, items: ItemSide | None, *, dim: int = 64, layers: int = 2,
                  item_layers: int = 1, knn_k: int = 10, reg: float = 1e-4,

@@ -9,6 +9,7 @@ from mmbench.components._base import EmbeddingRecommender, bpr_loss, l2
 from mmbench.components._items import ItemSide, require_features
 from mmbench.data.types import TrainGraph
 from mmbench.kinds import register_teacher
+from mmbench.search_space import LogUniform
 
 
 @register_teacher("vbpr", features=True)
@@ -22,6 +23,8 @@ class VBPRTeacher(EmbeddingRecommender):
     Trained with BPR plus ``reg`` times the squared L2 norm of the batch's rows of those tables (MMRec's
     ``EmbLoss`` on the user and item rows, squared as in the paper, bias column included).
     """
+
+    search_space = {"reg": LogUniform(1e-5, 2.0)}  # MMRec's grid spans 1e-5 … 2.0
 
     def __init__(self, graph: TrainGraph, items: ItemSide | None, *, dim: int = 64, visual_dim: int | None = None,
                  reg: float = 1e-4) -> None:

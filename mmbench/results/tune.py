@@ -1,0 +1,247 @@
+"""A tuning study's outputs: its summary (md + json), a plot of the search, and the tuned recipe.
+
+Plain data in, files out: the trials come from :meth:`~mmbench.runner.study.StudyHandle.trials` and the
+driver sessions from its log. The best trial is the complete trial with the highest objective (the mean
+**valid** metric over the study's seeds; ties: the lower trial number); test is never read here.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tabulate import tabulate
+
+from mmbench.recipe.load import apply_override, compose
+from mmbench.recipe.sweep import Sweep, assignment
+from mmbench.results.store import atomic_write_text
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """A study's trials and sessions as plain data, with its budget and best trial."""
+
+    sweep: Sweep
+    trials: list[dict[str, Any]]
+    sessions: list[dict[str, Any]]
+    budget: dict[str, Any]
+
+    @property
+    def ended(self) -> list[dict[str, Any]]:
+        """Trials that used the budget (interrupted ones were run again and do not count)."""
+        return [t for t in self.trials if t["state"] in ("complete", "pruned", "fail")
+                and not t["user_attrs"].get("interrupted")]
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        done = [t for t in self.ended if t["state"] == "complete" and t["value"] is not None]
+        return max(done, key=lambda t: (t["value"], -t["number"])) if done else None
+
+    @property
+    def complete(self) -> bool:
+        return len(self.ended) >= self.budget["trials"]
+
+    def counts(self) -> dict[str, int]:
+        out = {"complete": 0, "pruned": 0, "fail": 0}
+        for t in self.ended:
+            out[t["state"]] += 1
+        out["interrupted"] = sum(1 for t in self.trials if t["user_attrs"].get("interrupted"))
+        return out
+
+    def wall_s(self) -> float:
+        return sum(s.get("wall_s", 0.0) for s in self.sessions)
+
+    def curve(self) -> list[float | None]:
+        """Best valid objective so far after each ended trial, in the order trials ended."""
+        best, out = None, []
+        for t in sorted(self.ended, key=lambda t: t["user_attrs"].get("ended_at", 0)):
+            if t["state"] == "complete" and t["value"] is not None and (best is None or t["value"] > best):
+                best = t["value"]
+            out.append(best)
+        return out
+
+
+def summarize_study(sweep: Sweep, trials: list[dict[str, Any]], sessions: list[dict[str, Any]]) -> StudySummary:
+    """The summary of ``sweep``'s study from its trials and driver sessions."""
+    from mmbench.recipe.sweep import compose_trial
+
+    assert sweep.search is not None
+    base = compose_trial(sweep.recipe_path, [], "budget-check")
+    path = sweep.search.model_path
+    spec = base.teacher if path == "teacher" else base.student if path == "student" else base.baselines[0]
+    epochs: int = base.train_for(spec).epochs
+    for key, dim in sweep.search.space.items():  # a searched epoch budget: its largest value is the cap
+        if key.endswith("train.epochs"):
+            epochs = max(int(v) for v in dim.corners())
+    return StudySummary(sweep, trials, sessions, sweep.search.budget(epochs, len(sweep.seeds)))
+
+
+def tuning_block(summary: StudySummary, summary_path: str) -> dict[str, Any]:
+    """The ``tuning:`` provenance a tuned model carries into its recipe and every record it makes."""
+    best = summary.best
+    assert best is not None
+    s = summary.sweep
+    return {"study": s.name, "sweep_file": str(s.path), "summary": summary_path, "budget": summary.budget,
+            "ended": summary.counts(), "best_trial": best["number"],
+            "valid": {"metric": s.metric, "value": round(float(best["value"]), 6)},
+            "wall_s": round(summary.wall_s(), 1)}
+
+
+def tuned_recipe_path(sweep: Sweep, dataset: str) -> Path:
+    """Where the tuned recipe goes: the search block's ``tuned_recipe``, else ``../tuned/<dataset>/<name>.yaml``
+    relative to the sweep file (``<name>``: the sweep's name without a leading ``tune-``)."""
+    assert sweep.search is not None
+    rel = sweep.search.spec.tuned_recipe or f"../tuned/{dataset}/{sweep.name.removeprefix('tune-')}.yaml"
+    return (sweep.path.parent / rel).resolve()
+
+
+def tuned_name(sweep: Sweep) -> str:
+    """The tuned recipe's name: ``tune-lastfm-mf`` -> ``lastfm-mf-tuned``."""
+    return f"{sweep.name.removeprefix('tune-')}-tuned"
+
+
+def write_tuned_recipe(summary: StudySummary, out: Path, summary_path: str, seeds: Sequence[int]) -> Path:
+    """The sweep's recipe with the best trial's params and the tuned model's ``tuning:`` block, atomically."""
+    s = summary.sweep
+    assert s.search is not None and summary.best is not None
+    raw, _ = compose(s.recipe_path)
+    for key, value in summary.best["params"].items():
+        raw = apply_override(raw, assignment(key, value))
+    raw = apply_override(raw, assignment(f"{s.search.model_path}.tuning", tuning_block(summary, summary_path)))
+    raw["name"] = tuned_name(s)
+    raw["seeds"] = list(seeds)
+    raw["description"] = (f"{s.search.component} tuned by the study {s.name} ({summary.budget['trials']} trials, "
+                          f"selection on valid {s.metric}); generated by `mmbench sweep {s.path}`")
+    head = (f"# Generated by `mmbench sweep {s.path}` from {s.recipe_path} and the best trial of its study\n"
+            f"# (summary: {summary_path}). Re-run the study to regenerate it; do not edit by hand.\n")
+    order = ["schema_version", "name", "description"]
+    raw = {**{k: raw[k] for k in order if k in raw}, **{k: v for k, v in raw.items() if k not in order}}
+    return atomic_write_text(out, head + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=110,
+                                                         default_flow_style=None))
+
+
+def _params(params: dict[str, Any], space: Sequence[str], model: str = "") -> str:
+    def short(key: str) -> str:  # student.params.reg -> reg, student.train.lr -> train.lr
+        return key.removeprefix(f"{model}.").removeprefix("params.")
+
+    return ", ".join(f"{short(k)}={v:.3g}" if isinstance(v, float) else f"{short(k)}={v}"
+                     for k, v in params.items() if k in space)
+
+
+def to_dict(summary: StudySummary, tuned: str | None) -> dict[str, Any]:
+    """``summary.json``: the study, its budget, sessions, every trial and the best (valid only)."""
+    s = summary.sweep
+    assert s.search is not None
+    best = summary.best
+    return {"generated_by": "mmbench sweep (search)", "study": s.name, "sweep_file": str(s.path),
+            "sweep_file_hash": s.file_hash, "recipe": str(s.recipe_path), "tuned_model": s.search.model_path,
+            "component": s.search.component, "seeds": list(s.seeds),
+            "space": {k: d.to_yaml() for k, d in s.search.space.items()}, "budget": summary.budget,
+            "selection": {"split": "valid", "metric": s.metric, "role": s.role,
+                          "rule": "highest mean valid metric over seeds among complete trials (ties: lower number)"},
+            "ended": summary.counts(), "complete": summary.complete, "wall_s": summary.wall_s(),
+            "sessions": summary.sessions, "best_so_far": summary.curve(),
+            "best": None if best is None else {"number": best["number"], "value": best["value"],
+                                               "params": best["params"],
+                                               "recipe_trial": best["user_attrs"].get("recipe_trial")},
+            "tuned_recipe": tuned,
+            "trials": [{k: t[k] for k in ("number", "state", "value", "params", "intermediate", "duration_s")}
+                       | {"epochs": t["user_attrs"].get("epochs"), "error": t["user_attrs"].get("error"),
+                          "recipe_trial": t["user_attrs"].get("recipe_trial"),
+                          "interrupted": bool(t["user_attrs"].get("interrupted"))} for t in summary.trials]}
+
+
+def markdown(summary: StudySummary, tuned: str | None) -> str:
+    """``summary.md``: budget, sessions (with trials per hour), the trial table and the best trial."""
+    s = summary.sweep
+    assert s.search is not None
+    b, c = summary.budget, summary.counts()
+    lines = [f"# Study `{s.name}`", *([s.description] if s.description else []),
+             f"Tunes `{s.search.model_path}` ({s.search.component}) of `{s.recipe_path}` on valid {s.metric}, "
+             f"seeds {', '.join(map(str, s.seeds))}.",
+             f"**Budget**: {b['trials']} trials · sampler {b['sampler']} ({b['sampler_startup']} random first) · "
+             f"pruner {b['pruner']} (after {b['pruner_startup']} trials, from epoch {b['warmup_epochs']}) · "
+             f"≤ {b['epochs']} epochs · {b['seeds_per_trial']} seed(s) per trial.",
+             f"**Ended**: {len(summary.ended)}/{b['trials']} ({c['complete']} complete, {c['pruned']} pruned, "
+             f"{c['fail']} failed; {c['interrupted']} interrupted and run again) in {summary.wall_s() / 60:.1f} min "
+             "of driver wall time.",
+             "**Space**: " + ", ".join(f"`{k}` {json.dumps(d.to_yaml())}" for k, d in s.search.space.items())]
+    if summary.sessions:
+        rows = [[i, x.get("backend"), x.get("workers"), x.get("cpus_per_trial"), x.get("trials_ended"),
+                 f"{x.get('wall_s', 0):.0f}",
+                 f"{3600 * x['trials_ended'] / x['wall_s']:.1f}" if x.get("wall_s") and x.get("trials_ended") else ""]
+                for i, x in enumerate(summary.sessions)]
+        lines.append(tabulate(rows, headers=["session", "backend", "workers", "cpus/trial", "trials", "wall s",
+                                             "trials/h"], tablefmt="github"))
+    rows = [[t["number"], t["user_attrs"].get("recipe_trial", ""),
+             t["state"] + (" (interrupted)" if t["user_attrs"].get("interrupted") else ""),
+             "" if t["value"] is None else f"{t['value']:.4f}", t["user_attrs"].get("epochs") or "",
+             f"{t['duration_s']:.0f}" if t["duration_s"] else "", _params(t["params"], s.search.space, s.search.model_path)]
+            for t in summary.trials]
+    lines.append(tabulate(rows, headers=["trial", "recipe", "state", f"valid {s.metric} ↑", "best epoch", "s",
+                                               "params"],
+                          tablefmt="github", disable_numparse=True))
+    best = summary.best
+    if best is not None:
+        lines.append(f"**Best**: trial {best['number']}, valid {s.metric} {best['value']:.4f}: "
+                     + _params(best["params"], s.search.space, s.search.model_path))
+    if tuned:
+        lines.append("Tuned recipe: `" + tuned + "` — run it with " + shlex.join(["mmbench", "run", tuned]))
+    elif not summary.complete:
+        lines.append(f"The budget is not used up yet: `mmbench sweep {s.path}` continues the study.")
+    return "\n\n".join(lines) + "\n"
+
+
+def write_study_summary(summary: StudySummary, folder: Path, tuned: str | None) -> tuple[Path, Path]:
+    """Write ``summary.md`` and ``summary.json`` into the study's folder, atomically."""
+    md = atomic_write_text(folder / "summary.md", markdown(summary, tuned))
+    js = atomic_write_text(folder / "summary.json",
+                           json.dumps(to_dict(summary, tuned), indent=2, ensure_ascii=False, default=str) + "\n")
+    return md, js
+
+
+def plot_study(summary: StudySummary, path: Path) -> Path:
+    """``search.png``: each trial's objective with the best so far (left), validation curves (right)."""
+    from mmbench.results.plots import _figure, _save
+
+    s = summary.sweep
+    fig = _figure(11.0, 4.2)
+    left, right = fig.subplots(1, 2)
+    order = sorted(summary.ended, key=lambda t: t["user_attrs"].get("ended_at", 0))
+    xs = list(range(1, len(order) + 1))
+    for state, marker, color, label in (("complete", "o", "tab:blue", "complete (objective)"),
+                                        ("pruned", "x", "tab:grey", "pruned (last valid value)"),
+                                        ("fail", "s", "tab:red", "failed")):
+        pts = [(x, t["value"] if t["value"] is not None else
+                (list(t["intermediate"].values())[-1] if t["intermediate"] else None))
+               for x, t in zip(xs, order) if t["state"] == state]
+        pts = [(x, y) for x, y in pts if y is not None]
+        if pts:
+            left.scatter([p[0] for p in pts], [p[1] for p in pts], marker=marker, color=color, label=label, zorder=3)
+    curve = summary.curve()
+    left.step(xs, [c if c is not None else float("nan") for c in curve], where="post", color="tab:orange",
+              label="best so far")
+    left.set_xlabel("trials ended")
+    left.set_ylabel(f"valid {s.metric}")
+    left.set_title(f"{s.name}: {len(order)}/{summary.budget['trials']} trials")
+    left.legend(loc="lower right", fontsize=8)
+    left.grid(alpha=0.3)
+    for t in order:
+        if t["intermediate"]:
+            steps = sorted(t["intermediate"])
+            best = summary.best is not None and t["number"] == summary.best["number"]
+            right.plot(steps, [t["intermediate"][k] for k in steps], color="tab:orange" if best else
+                       "tab:grey" if t["state"] == "pruned" else "tab:blue", alpha=1.0 if best else 0.45,
+                       lw=2.2 if best else 1.0, label="best trial" if best else None)
+    right.set_xlabel("epoch")
+    right.set_ylabel(f"valid {s.metric}")
+    right.set_title("validation curves (grey: pruned)")
+    right.grid(alpha=0.3)
+    if summary.best is not None:
+        right.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)

@@ -1,0 +1,141 @@
+"""The Ray backend on a real two-node Ray cluster on this machine (a head and a second node on loopback, each
+with its own CPU): a study whose second node is killed mid-trial still ends its budget, with every record
+written once; explicit sweeps and plain multi-seed runs land their records where the local backend does."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from mmbench.results.store import load_records
+
+pytestmark = pytest.mark.integration
+
+RAY = str(Path(sys.executable).with_name("ray"))
+RECIPE = """\
+schema_version: 1
+dataset: {name: amazon-beauty, params: {max_users: 1500}}
+student: {name: mf, params: {dim: 16}}
+train: {epochs: 25, batch_size: 256, lr: 0.01, eval_every: 5, patience: 10, select_metric: NDCG@10}
+eval: {ks: [10]}
+seeds: [0, 1]
+"""
+STUDY = """\
+sweep_version: 1
+name: two-nodes
+recipe: tiny.yaml
+search:
+  trials: 5
+  sampler: {seed: 1, startup_trials: 3}
+  pruner: {name: none}
+  tuned_recipe: tuned.yaml
+"""
+SWEEP = """\
+sweep_version: 1
+name: explicit
+recipe: tiny.yaml
+trials:
+  - {name: a, set: {train.epochs: 2}}
+  - {name: b, set: {train.epochs: 3}}
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _second_node_raylet() -> psutil.Process:
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if "raylet/raylet" in cmd and "mmbench_second_node" in cmd:
+            return proc
+    raise AssertionError("the second node's raylet is not running")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A Ray head (1 CPU) and a second Ray node (1 CPU, resource `mmbench_second_node`), both on this machine."""
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "OMP_NUM_THREADS": "1"}
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    try:
+        subprocess.run([RAY, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
+                        "--disable-usage-stats"], env=env, check=True, capture_output=True, timeout=120)
+        subprocess.run([RAY, "start", f"--address={address}", "--num-cpus=1",
+                        '--resources={"mmbench_second_node": 1}'], env=env, check=True, capture_output=True,
+                       timeout=120)
+        yield address, env
+    finally:
+        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+def _folder(tmp_path: Path) -> Path:
+    (tmp_path / "tiny.yaml").write_text(RECIPE)
+    (tmp_path / "study.yaml").write_text(STUDY)
+    (tmp_path / "sweep.yaml").write_text(SWEEP)
+    return tmp_path
+
+
+def test_study_survives_losing_a_node_with_every_record_intact(cluster, tmp_path):
+    address, env = cluster
+    folder = _folder(tmp_path)
+    env = {**env, "MMBENCH_CACHE_DIR": str(folder / "cache")}
+    cmd = [sys.executable, "-m", "mmbench", "sweep", str(folder / "study.yaml"), "--backend", "ray", "--address",
+           address, "--workers", "2", "-q", "--results-dir", str(folder / "res")]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started, killed, lines = 0, None, []
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        lines.append(line)
+        started += "started" in line
+        if started == 2 and killed is None:  # both nodes busy with a trial: the second node dies mid-trial
+            time.sleep(4)
+            raylet = _second_node_raylet()
+            killed = raylet.pid
+            for child in raylet.children(recursive=True):
+                child.send_signal(signal.SIGKILL)
+            raylet.send_signal(signal.SIGKILL)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, "".join(lines[-30:]) + out
+    assert killed is not None
+    db = folder / "res" / "sweeps" / "two-nodes" / "study.db"
+    with sqlite3.connect(db) as con:
+        states = [s for (s,) in con.execute("SELECT state FROM trials ORDER BY number")]
+    assert states.count("COMPLETE") == 5, states  # no pruner: every trial of the budget completes
+    records = load_records(folder / "res" / "sweeps" / "two-nodes")
+    keys = [(r.recipe.name, r.seed) for r in records]
+    assert len(keys) == len(set(keys)) == 5  # one record per trial (one seed each), none lost, none twice
+    summary = json.loads((folder / "res" / "sweeps" / "two-nodes" / "summary.json").read_text())
+    assert summary["complete"] and summary["sessions"][-1]["backend"] == "ray"
+    assert (folder / "tuned.yaml").is_file()
+
+
+def test_explicit_sweep_and_multi_seed_run_on_ray(cluster, tmp_path):
+    address, env = cluster
+    folder = _folder(tmp_path)
+    env = {**env, "MMBENCH_CACHE_DIR": str(folder / "cache")}
+    res = folder / "res"
+    sweep = subprocess.run([sys.executable, "-m", "mmbench", "sweep", str(folder / "sweep.yaml"), "--backend", "ray",
+                            "--address", address, "--workers", "2", "-q", "--results-dir", str(res)], env=env,
+                           capture_output=True, text=True, timeout=600)
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    recs = load_records(res / "sweeps" / "explicit")
+    assert sorted((r.recipe.name, r.seed) for r in recs) == [
+        ("explicit.a", 0), ("explicit.a", 1), ("explicit.b", 0), ("explicit.b", 1)]
+    run = subprocess.run([sys.executable, "-m", "mmbench", "run", str(folder / "tiny.yaml"), "--set", "train.epochs=2",
+                          "--backend", "ray", "--address", address, "--workers", "2", "-q", "--results-dir",
+                          str(res)], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert sorted(r.seed for r in load_records(res)) == [0, 1]
