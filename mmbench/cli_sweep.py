@@ -31,10 +31,13 @@ from mmbench.cli import _friendly, _load
               help="Ray: CPUs each job declares (and its torch threads).")
 @click.option("--gpus-per-trial", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Ray: GPUs each job declares.")
+@click.option("--recipe", "recipe", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Run the sweep or study on this recipe instead of the file's (e.g. your own data); it is then "
+                   "named <sweep>.<recipe stem>.")
 @_friendly
 def sweep(sweep_file: Path, results_dir: Path, jobs: int, rerun: bool, dry_run: bool, plugins: tuple[str, ...],
           quiet: bool, backend: str, address: str | None, workers: int, cpus_per_trial: int,
-          gpus_per_trial: float) -> None:
+          gpus_per_trial: float, recipe: Path | None) -> None:
     """Run a sweep file: its explicit trials over its seeds, or its tuning study (`search:`); select on VALID.
 
     Every trial and recipe is validated before anything runs (all errors at once, exit 2). Explicit trials:
@@ -52,7 +55,7 @@ def sweep(sweep_file: Path, results_dir: Path, jobs: int, rerun: bool, dry_run: 
     def say(message: str) -> None:
         click.echo(message, err=True)
 
-    spec = load_sweep(sweep_file)
+    spec = load_sweep(sweep_file, recipe)
     folder = sweep_dir(results_dir, spec)
     if spec.search is not None:
         _study(spec, results_dir, dry_run=dry_run, quiet=quiet, backend=backend, address=address, workers=workers,

@@ -217,8 +217,12 @@ def _header(raw: dict[str, Any], issues: list[str], lines: dict[tuple[Any, ...],
         return None  # no usable recipe: its problem is reported already
 
 
-def load_sweep(path: str | Path) -> Sweep:
-    """Read and validate a sweep file and every trial recipe; raise :class:`SweepError` with every problem."""
+def load_sweep(path: str | Path, recipe: str | Path | None = None) -> Sweep:
+    """Read and validate a sweep file and every trial recipe; raise :class:`SweepError` with every problem.
+
+    ``recipe`` replaces the file's ``recipe:`` (e.g. the same study on a user's own data); the sweep is then
+    named ``<name>.<recipe stem>``, so its records, study and tuned recipe never mix with the original's.
+    """
     path = Path(path)
     label = str(path)
     try:
@@ -242,6 +246,13 @@ def load_sweep(path: str | Path) -> Sweep:
     sweep_name = (spec.name if spec else None) or path.stem
     if spec and not spec.name and not re.match(NAME, sweep_name):
         issues.append(f"{label}: name: the file stem {sweep_name!r} is not a valid name; add `name:`")
+    if recipe is not None:
+        stem = re.sub(r"[^a-z0-9]+", "-", Path(recipe).stem.lower()).strip("-") or "recipe"
+        sweep_name = f"{sweep_name}.{stem}"
+        if spec:
+            spec = spec.model_copy(update={"recipe": os.path.relpath(Path(recipe).resolve(), path.parent.resolve())})
+        if not Path(recipe).is_file():
+            issues.append(f"--recipe {recipe}: file not found")
     base = recipe_path = None
     if spec:
         recipe_path = Path(os.path.normpath(path.parent / spec.recipe))

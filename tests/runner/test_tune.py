@@ -212,3 +212,16 @@ def test_cli_dry_run_and_run(folder):
     assert "# Study `st`" in out.output and "**Best**: trial" in out.output
     tuned = yaml.safe_load((folder / "tuned" / "st.yaml").read_text())
     assert tuned["student"]["tuning"]["study"] == "st"
+
+
+def test_recipe_option_runs_the_same_study_on_other_data_under_its_own_name(folder):
+    other = folder / "my_data.yaml"
+    other.write_text(RECIPE.replace("max_users: 300", "max_users: 250"))
+    sweep = load_sweep(folder / "st.yaml", other)
+    assert sweep.name == "st.my-data" and sweep.recipe_path == other
+    assert sweep.search is not None and "student.params.dim" in sweep.search.space
+    with pytest.raises(SweepError, match="--recipe .*missing.yaml: file not found"):
+        load_sweep(folder / "st.yaml", folder / "missing.yaml")
+    out = CliRunner().invoke(main, ["sweep", str(folder / "st.yaml"), "--recipe", str(other), "--dry-run"],
+                             catch_exceptions=False)
+    assert out.exit_code == 0 and "study st.my-data" in out.output
