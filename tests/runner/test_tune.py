@@ -4,6 +4,7 @@ resumption after a crash with the same trials as an uninterrupted study, the tun
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from pathlib import Path
 
@@ -165,10 +166,19 @@ def test_a_crashed_study_resumes_to_the_trials_of_an_uninterrupted_one(folder, m
     monkeypatch.setattr(tune, "execute_trial", real)
     assert [s for _, s, _ in trials_of(crashed)] == ["COMPLETE", "COMPLETE", "RUNNING"] or \
         trials_of(crashed)[2][1] == "RUNNING"
+    # "another machine": the study's folder (its SQLite storage and records) copied elsewhere, an empty cache
+    moved = folder / "elsewhere"
+    shutil.copytree(crashed, moved)
     resumed = run_study(sweep, results_dir=crashed, log=quiet, progress=quiet)
     assert resumed.recovered == [2]
+    monkeypatch.setenv("MMBENCH_CACHE_DIR", str(folder / "other-cache"))
+    assert run_study(sweep, results_dir=moved, log=quiet, progress=quiet).recovered == [2]
     a = json.loads(finish_study(sweep, straight)["summary_json"].read_text())
-    b = json.loads(finish_study(sweep, crashed)["summary_json"].read_text())
+    for there in (moved, crashed):
+        b = json.loads(finish_study(sweep, there)["summary_json"].read_text())
+        ended = [t for t in b["trials"] if not t["interrupted"]]
+        assert [(t["state"], t["params"], t["value"]) for t in ended] == \
+            [(t["state"], t["params"], t["value"]) for t in a["trials"]]
     ended = [t for t in b["trials"] if not t["interrupted"]]
     assert [(t["state"], t["params"], t["value"]) for t in ended] == \
         [(t["state"], t["params"], t["value"]) for t in a["trials"]]
