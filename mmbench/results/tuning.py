@@ -32,10 +32,22 @@ def model_spec(rec: RunRecord, model: ModelResult) -> dict[str, Any]:
     return same[0] if same else {}
 
 
-def budget_text(tuning: dict[str, Any] | None) -> str:
-    """``24 trials · tpe · median · ≤200 ep · 1 seed`` or ``untuned``."""
+def tunable(role: str, component: str) -> bool:
+    """Whether a model has anything to tune (a declared space, or training settings); unknown ones count."""
+    from mmbench.kinds import STUDENTS, TEACHERS
+    from mmbench.search_space import declared_space
+
+    registry = TEACHERS if role == "teacher" else STUDENTS
+    if component not in registry:
+        return True
+    cls = registry.get(component)
+    return bool(declared_space(cls)) or getattr(cls, "tunes_training", True)
+
+
+def budget_text(tuning: dict[str, Any] | None, can_tune: bool = True) -> str:
+    """``24 trials · tpe · median · ≤200 ep · 1 seed``, ``untuned``, or ``n/a`` (nothing to tune)."""
     if not tuning:
-        return "untuned"
+        return "untuned" if can_tune else "n/a (nothing to tune)"
     b = tuning.get("budget", {})
     return (f"{b.get('trials')} trials · {b.get('sampler')} · {b.get('pruner')} pruner · ≤{b.get('epochs')} ep · "
             f"{b.get('seeds_per_trial')} seed/trial")
@@ -58,7 +70,8 @@ def tuning_rows(records: Sequence[RunRecord], metric: str = "NDCG@10") -> list[d
                 (tuning, m.metrics["test"].get(metric)))
     budgets: dict[tuple[str, str], set[tuple[Any, ...]]] = defaultdict(set)
     for key, runs in groups.items():
-        budgets[key[:2]].add(_budget_key(runs[0][0]))
+        if runs[0][0] or tunable(key[3], key[4]):  # popularity has no budget to compare
+            budgets[key[:2]].add(_budget_key(runs[0][0]))
     out = []
     order = {"teacher": 0, "student": 1, "baseline": 2}
     for key in sorted(groups, key=lambda k: (k[0], k[1], k[2], order.get(k[3], 9), k[4])):
@@ -67,11 +80,11 @@ def tuning_rows(records: Sequence[RunRecord], metric: str = "NDCG@10") -> list[d
         values = [v for _, v in runs if v is not None]
         row: dict[str, Any] = dict(zip(TUNING_KEY, key))
         row["seeds"] = len(runs)
-        row["budget"] = budget_text(tuning)
+        row["budget"] = budget_text(tuning, tunable(key[3], key[4]))
         row["study"] = (tuning or {}).get("study", "")
         valid = (tuning or {}).get("valid", {})
         row["study valid"] = f"{valid.get('metric')} {valid.get('value'):.4f}" if valid else ""
-        row["budgets in dataset"] = "equal" if len(budgets[key[:2]]) == 1 else "⚠ differ"
+        row["budgets in dataset"] = "equal" if len(budgets[key[:2]]) <= 1 else "⚠ differ"
         if len(values) == len(runs):
             row[metric] = mean(values)
             row[f"{metric}_ci95"] = ci95(values)

@@ -60,7 +60,7 @@ def test_rows_carry_each_models_budget_and_untuned_rivals_are_named():
     assert lg["budget"] == "24 trials · tpe · median pruner · ≤200 ep · 1 seed/trial"
     assert lg["study"] == "tune-lastfm-lightgcn" and lg["study valid"] == "NDCG@10 0.2500"
     assert lg["NDCG@10"] == pytest.approx(0.265) and lg["seeds"] == 2
-    assert by[("lastfm-lightgcn-tuned", "baseline", "pop")]["budget"] == "untuned"
+    assert by[("lastfm-lightgcn-tuned", "baseline", "pop")]["budget"] == "n/a (nothing to tune)"
     # the freedom recipe's student came with no tuning block: untuned, even though lightgcn was tuned elsewhere
     assert by[("lastfm-freedom-tuned", "student", "lightgcn")]["budget"] == "untuned"
     assert by[("lastfm-freedom-tuned", "teacher", "freedom")]["budget"].startswith("24 trials")
@@ -70,8 +70,10 @@ def test_rows_carry_each_models_budget_and_untuned_rivals_are_named():
 def test_unequal_budgets_are_flagged_equal_ones_are_not():
     recs = [r for r in suite(12) if r.recipe.name == "lastfm-freedom-tuned"]
     recs = [r.model_copy(update={"models": r.models[:1]}) for r in recs]  # only the tuned teacher
+    recs += [r.model_copy(update={"models": r.models[1:]}) for r in suite(12)
+             if r.recipe.name == "lastfm-lightgcn-tuned"]  # ... and popularity, which has nothing to tune
     _, rows = table(recs, view="tuning")
-    assert [r["budgets in dataset"] for r in rows] == ["equal"]
+    assert [r["budgets in dataset"] for r in rows] == ["equal", "equal"]
     _, rows = table(suite(12), view="tuning")
     assert "⚠ differ" in {r["budgets in dataset"] for r in rows}
 
@@ -83,4 +85,5 @@ def test_cli_renders_the_tuning_view(tmp_path):
                              catch_exceptions=False)
     assert out.exit_code == 0, out.output
     assert "24 trials · tpe · median pruner" in out.output and "untuned" in out.output
+    assert "n/a (nothing to tune)" in out.output
     assert "| budget" in render(suite(24), "md", view="tuning")
