@@ -152,8 +152,18 @@ def to_dict(summary: StudySummary, tuned: str | None) -> dict[str, Any]:
             "tuned_recipe": tuned,
             "trials": [{k: t[k] for k in ("number", "state", "value", "params", "intermediate", "duration_s")}
                        | {"epochs": t["user_attrs"].get("epochs"), "error": t["user_attrs"].get("error"),
+                          "attempts": t["user_attrs"].get("attempts", 1),
                           "recipe_trial": t["user_attrs"].get("recipe_trial"),
                           "interrupted": bool(t["user_attrs"].get("interrupted"))} for t in summary.trials]}
+
+
+def budget_words(b: dict[str, Any]) -> str:
+    """A budget in words: ``24 trials · TPE sampler (8 random first) · median pruner (...) · ≤ 200 epochs · ...``."""
+    sampler = "random sampler" if b["sampler"] == "random" else \
+        f"{b['sampler'].upper()} sampler ({b['sampler_startup']} random first)"
+    pruner = "no pruner" if b["pruner"] == "none" else \
+        f"{b['pruner']} pruner (after {b['pruner_startup']} trials, from epoch {b['warmup_epochs']})"
+    return f"{b['trials']} trials · {sampler} · {pruner} · ≤ {b['epochs']} epochs · {b['seeds_per_trial']} seed(s) per trial"
 
 
 def markdown(summary: StudySummary, tuned: str | None) -> str:
@@ -164,9 +174,7 @@ def markdown(summary: StudySummary, tuned: str | None) -> str:
     lines = [f"# Study `{s.name}`", *([s.description] if s.description else []),
              f"Tunes `{s.search.model_path}` ({s.search.component}) of `{s.recipe_path}` on valid {s.metric}, "
              f"seeds {', '.join(map(str, s.seeds))}.",
-             f"**Budget**: {b['trials']} trials · sampler {b['sampler']} ({b['sampler_startup']} random first) · "
-             f"pruner {b['pruner']} (after {b['pruner_startup']} trials, from epoch {b['warmup_epochs']}) · "
-             f"≤ {b['epochs']} epochs · {b['seeds_per_trial']} seed(s) per trial.",
+             f"**Budget**: {budget_words(b)}.",
              f"**Ended**: {len(summary.ended)}/{b['trials']} ({c['complete']} complete, {c['pruned']} pruned, "
              f"{c['fail']} failed; {c['interrupted']} interrupted and run again) in {summary.wall_s() / 60:.1f} min "
              "of driver wall time.",
@@ -179,7 +187,8 @@ def markdown(summary: StudySummary, tuned: str | None) -> str:
         lines.append(tabulate(rows, headers=["session", "backend", "workers", "cpus/trial", "trials", "wall s",
                                              "trials/h"], tablefmt="github"))
     rows = [[t["number"], t["user_attrs"].get("recipe_trial", ""),
-             t["state"] + (" (interrupted)" if t["user_attrs"].get("interrupted") else ""),
+             t["state"] + (" (interrupted)" if t["user_attrs"].get("interrupted") else "")
+             + (f" ({t['user_attrs']['attempts']} attempts)" if t["user_attrs"].get("attempts", 1) > 1 else ""),
              "" if t["value"] is None else f"{t['value']:.4f}", t["user_attrs"].get("epochs") or "",
              f"{t['duration_s']:.0f}" if t["duration_s"] else "", _params(t["params"], s.search.space, s.search.model_path)]
             for t in summary.trials]
@@ -227,9 +236,10 @@ def plot_study(summary: StudySummary, path: Path) -> Path:
     left.step(xs, [c if c is not None else float("nan") for c in curve], where="post", color="tab:orange",
               label="best so far")
     left.set_xlabel("trials ended")
+    left.xaxis.get_major_locator().set_params(integer=True)
     left.set_ylabel(f"valid {s.metric}")
     left.set_title(f"{s.name}: {len(order)}/{summary.budget['trials']} trials")
-    left.legend(loc="lower right", fontsize=8)
+    left.legend(loc="best", fontsize=8)
     left.grid(alpha=0.3)
     for t in order:
         if t["intermediate"]:
@@ -240,7 +250,7 @@ def plot_study(summary: StudySummary, path: Path) -> Path:
                        lw=2.2 if best else 1.0, label="best trial" if best else None)
     right.set_xlabel("epoch")
     right.set_ylabel(f"valid {s.metric}")
-    right.set_title("validation curves (grey: pruned)")
+    right.set_title("validation curves" + (" (grey: pruned)" if summary.counts()["pruned"] else ""))
     right.grid(alpha=0.3)
     if summary.best is not None:
         right.legend(loc="lower right", fontsize=8)

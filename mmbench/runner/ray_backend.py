@@ -122,49 +122,47 @@ def run_study_on_ray(sweep: Sweep, folder: Path, url: str, *, address: str | Non
     budget, t0 = sweep.search.spec.trials, time.time()
     flight: dict[Any, tuple[int, dict[str, Any], int]] = {}
     ended, failures = 0, []
-    try:
-        while True:
-            counted = ray.get(study.counted.remote())
-            while len(flight) < workers and counted + len(flight) < budget:
-                number, params, original = ray.get(study.ask.remote())
-                try:
-                    recipe = trial_recipe(sweep, params, original)
-                except Exception as exc:  # noqa: BLE001 - a sampled value the recipe refuses ends the trial
-                    ray.get(study.tell.remote(number, "fail", None, {"error": str(exc), "recipe_trial": original}))
-                    failures.append(f"trial {number}: {exc}")
-                    counted += 1
-                    continue
-                have = recorded(folder, recipe, sweep.seeds)
-                if len(have) == len(sweep.seeds):  # the driver died after writing them: count, never rerun
-                    out = outcome_from_records([have[x] for x in sweep.seeds], sweep.search.model_path,
-                                               sweep.metric, 0.0)
-                    ray.get(study.tell.remote(number, out.state, out.value, outcome_attrs(original, out, "records")))
-                    counted += 1
-                    continue
-                ref = task.remote(recipe.model_dump(mode="json"), list(sweep.seeds), sweep.search.model_path,
-                                  sweep.metric, number, study, list(plugins), cpus_per_trial)
-                flight[ref] = (number, params, original)
-                progress(f"trial {number} (t{original:03d}) started ({counted + len(flight)}/{budget} in flight "
-                         "or ended)")
-            if not flight:
-                break
-            ready, _ = ray.wait(list(flight), num_returns=1)
-            number, params, original = flight.pop(ready[0])
+    session = {"backend": "ray", "workers": workers, "cpus_per_trial": cpus_per_trial, "started_at": t0,
+               "address": address or os.environ.get("RAY_ADDRESS") or "local"}
+    while True:
+        counted = ray.get(study.counted.remote())
+        while len(flight) < workers and counted + len(flight) < budget:
+            number, params, original = ray.get(study.ask.remote())
             try:
-                out: TrialOutcome = ray.get(ready[0])
-            except ray.exceptions.RayError as exc:  # retries used up (nodes lost): run its params again later
-                ray.get(study.interrupt.remote(number))
-                progress(f"trial {number} (t{original:03d}) lost ({type(exc).__name__}); re-queued with its params")
+                recipe = trial_recipe(sweep, params, original)
+            except Exception as exc:  # noqa: BLE001 - a sampled value the recipe refuses ends the trial
+                ray.get(study.tell.remote(number, "fail", None, {"error": str(exc), "recipe_trial": original}))
+                failures.append(f"trial {number}: {exc}")
+                counted += 1
                 continue
-            out.paths = [str(p) for p in _write(folder, out.records)]
-            out.records = []
-            ray.get(study.tell.remote(number, out.state, out.value, outcome_attrs(original, out, "ray")))
-            ended += 1
-            progress(describe_outcome(number, original, params, out, sweep.metric))
-    finally:
-        ray.get(study.add_session.remote({"backend": "ray", "workers": workers, "cpus_per_trial": cpus_per_trial,
-                                          "started_at": t0, "wall_s": time.time() - t0, "trials_ended": ended,
-                                          "address": address or os.environ.get("RAY_ADDRESS") or "local"}))
+            have = recorded(folder, recipe, sweep.seeds)
+            if len(have) == len(sweep.seeds):  # the driver died after writing them: count, never rerun
+                out = outcome_from_records([have[x] for x in sweep.seeds], sweep.search.model_path,
+                                           sweep.metric, 0.0)
+                ray.get(study.tell.remote(number, out.state, out.value, outcome_attrs(original, out, "records")))
+                counted += 1
+                continue
+            ref = task.remote(recipe.model_dump(mode="json"), list(sweep.seeds), sweep.search.model_path,
+                              sweep.metric, number, study, list(plugins), cpus_per_trial)
+            flight[ref] = (number, params, original)
+            progress(f"trial {number} (t{original:03d}) started ({counted + len(flight)}/{budget} in flight "
+                     "or ended)")
+        if not flight:
+            break
+        ready, _ = ray.wait(list(flight), num_returns=1)
+        number, params, original = flight.pop(ready[0])
+        try:
+            out: TrialOutcome = ray.get(ready[0])
+        except ray.exceptions.RayError as exc:  # retries used up (nodes lost): run its params again later
+            ray.get(study.interrupt.remote(number))
+            progress(f"trial {number} (t{original:03d}) lost ({type(exc).__name__}); re-queued with its params")
+            continue
+        out.paths = [str(p) for p in _write(folder, out.records)]
+        out.records = []
+        ray.get(study.tell.remote(number, out.state, out.value, outcome_attrs(original, out, "ray")))
+        ended += 1
+        ray.get(study.log_session.remote({**session, "wall_s": time.time() - t0, "trials_ended": ended}))
+        progress(describe_outcome(number, original, params, out, sweep.metric))
     return recovered, ended, failures
 
 

@@ -57,6 +57,9 @@ class StudyHandle:
                                          load_if_exists=True, pruner=make_pruner(search.spec.pruner))
         self._live: dict[int, Any] = {}  # trial number -> optuna.Trial being run
         self._steps: dict[int, set[int]] = {}
+        self._last: dict[int, int] = {}  # the latest step a trial reported
+        self._attempts: dict[int, int] = {}  # > 1: a worker or node died and Ray ran the trial again
+        self._replaying: dict[int, bool] = {}
 
     def _trials(self, *states: Any) -> list[Any]:
         return [t for t in self.study.get_trials(deepcopy=False, states=states or None)
@@ -108,6 +111,12 @@ class StudyHandle:
     def report(self, number: int, step: int, value: float) -> bool:
         """Record the validation value at ``step`` (an epoch); True when the pruner says stop."""
         trial = self._live[number]
+        last = self._last.get(number)
+        if last is not None and step <= last and not self._replaying.get(number):  # a new attempt starts over
+            self._attempts[number] = self._attempts.get(number, 1) + 1
+            self._replaying[number] = True
+        if last is None or step > last:
+            self._last[number], self._replaying[number] = step, False
         if step not in self._steps[number]:  # a resumed trial reports its restored curve again
             trial.report(value, step)
             self._steps[number].add(step)
@@ -118,15 +127,18 @@ class StudyHandle:
         from optuna.trial import TrialState
 
         trial = self._live.pop(number)
-        for key, item in {**(attrs or {}), "ended_at": time.time()}.items():
+        attempts = self._attempts.pop(number, 1)
+        for key, item in {**(attrs or {}), "ended_at": time.time(), "attempts": attempts}.items():
             trial.set_user_attr(key, item)
         states = {"complete": TrialState.COMPLETE, "pruned": TrialState.PRUNED, "fail": TrialState.FAIL}
         self.study.tell(trial, value if state == "complete" else None, state=states[state])
 
-    def add_session(self, info: dict[str, Any]) -> None:
-        """Append one driver session (backend, workers, wall seconds, trials ended) to the study's log."""
-        sessions = list(self.study.user_attrs.get("sessions", []))
-        self.study.set_user_attr("sessions", [*sessions, info])
+    def log_session(self, info: dict[str, Any]) -> None:
+        """Record this driver session (backend, workers, wall seconds, trials ended) in the study's log,
+        replacing the entry of the same ``started_at``: called after every trial, so a killed session keeps
+        the time it spent up to its last ended trial."""
+        sessions = [x for x in self.study.user_attrs.get("sessions", []) if x.get("started_at") != info["started_at"]]
+        self.study.set_user_attr("sessions", sorted([*sessions, info], key=lambda x: x.get("started_at", 0)))
 
     def trials(self) -> list[dict[str, Any]]:
         """Every trial as plain data, for the summary."""

@@ -209,9 +209,8 @@ def run_study(sweep: Sweep, *, results_dir: Path, backend: str = "local", addres
             recovered = handle.recover()
             if recovered:
                 progress(f"re-running interrupted trial(s) {recovered} with the same params")
-            ended, failures = _local_loop(sweep, handle, folder, log, progress)
-            handle.add_session({"backend": "local", "workers": 1, "cpus_per_trial": cpus_per_trial,
-                                "started_at": t0, "wall_s": time.time() - t0, "trials_ended": ended})
+            session = {"backend": "local", "workers": 1, "cpus_per_trial": cpus_per_trial, "started_at": t0}
+            ended, failures = _local_loop(sweep, handle, folder, log, progress, session)
         return StudyRun(folder, url, recovered, ended, time.time() - t0, failures)
 
 
@@ -264,7 +263,8 @@ def outcome_attrs(original: int, out: TrialOutcome, where: str) -> dict[str, Any
             "error": out.error, "where": where}
 
 
-def _local_loop(sweep: Sweep, handle: Any, folder: Path, log: Log, progress: Log) -> tuple[int, list[str]]:
+def _local_loop(sweep: Sweep, handle: Any, folder: Path, log: Log, progress: Log,
+                session: dict[str, Any]) -> tuple[int, list[str]]:
     assert sweep.search is not None
     ended, failures = 0, []
     while handle.counted() < sweep.search.spec.trials:
@@ -279,6 +279,7 @@ def _local_loop(sweep: Sweep, handle: Any, folder: Path, log: Log, progress: Log
             failures.append(f"trial {number}: {traceback.format_exc(limit=-3)}")
         handle.tell(number, out.state, out.value, outcome_attrs(original, out, "local"))
         ended += 1
+        handle.log_session({**session, "wall_s": time.time() - session["started_at"], "trials_ended": ended})
         progress(describe_outcome(number, original, params, out, sweep.metric))
     return ended, failures
 
