@@ -296,13 +296,14 @@ def index_text() -> str:
 def _add_subcommands() -> None:
     from mmbench.cli_data import data, features  # defined in their own module to keep this one small
     from mmbench.cli_check import check
-    from mmbench.cli_sweep import sweep
+    from mmbench.cli_sweep import studies, sweep
     from mmbench.cli_parity import parity
 
     main.add_command(data)
     main.add_command(features)
     main.add_command(check)
     main.add_command(sweep)
+    main.add_command(studies)
     main.add_command(parity)
 
 

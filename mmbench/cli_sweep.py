@@ -124,3 +124,14 @@ def _study(spec: object, results_dir: Path, *, dry_run: bool, quiet: bool, backe
         for failure in run.failures:
             say(f"\n{failure}")
         sys.exit(1)
+
+
+@click.command()
+@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+              show_default=True, help="The results root whose sweeps/ holds the studies.")
+@_friendly
+def studies(results_dir: Path) -> None:
+    """Every tuning study's progress: trials ended of its budget, best VALID value, wall time, tuned recipe."""
+    from mmbench.results.tune import studies_table
+
+    click.echo(studies_table(results_dir))

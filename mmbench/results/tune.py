@@ -255,3 +255,23 @@ def plot_study(summary: StudySummary, path: Path) -> Path:
     if summary.best is not None:
         right.legend(loc="lower right", fontsize=8)
     return _save(fig, path)
+
+
+def studies_table(results_dir: Path, tablefmt: str = "github") -> str:
+    """Every study under ``<results>/sweeps/`` (from its ``summary.json``): model, budget used, best valid value,
+    wall time, tuned recipe. Valid values only: a study never reads test."""
+    rows = []
+    for path in sorted(Path(results_dir, "sweeps").glob("*/summary.json")):
+        data = json.loads(path.read_text())
+        if data.get("generated_by") != "mmbench sweep (search)":
+            continue  # an explicit sweep's summary
+        b, e = data["budget"], data["ended"]
+        best = data.get("best") or {}
+        rows.append([data["study"], f"{data['tuned_model']} ({data['component']})",
+                     f"{e['complete'] + e['pruned'] + e['fail']}/{b['trials']}", e["complete"], e["pruned"], e["fail"],
+                     f"{data['selection']['metric']} {best['value']:.4f}" if best else "",
+                     f"{data['wall_s'] / 60:.1f}", data.get("tuned_recipe") or ("" if data["complete"] else "(running)")])
+    if not rows:
+        return f"No tuning studies under {Path(results_dir) / 'sweeps'}."
+    return tabulate(rows, headers=["study", "tunes", "ended", "complete", "pruned", "failed", "best valid", "min",
+                                   "tuned recipe"], tablefmt=tablefmt, disable_numparse=True)

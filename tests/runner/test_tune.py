@@ -222,6 +222,8 @@ def test_cli_dry_run_and_run(folder):
     assert "# Study `st`" in out.output and "**Best**: trial" in out.output
     tuned = yaml.safe_load((folder / "tuned" / "st.yaml").read_text())
     assert tuned["student"]["tuning"]["study"] == "st"
+    table = runner.invoke(main, ["studies", "--results-dir", str(folder / "res")], catch_exceptions=False).output
+    assert "| st " in table and "student (mf)" in table and "2/2" in table and "tuned/st.yaml" in table
 
 
 def test_recipe_option_runs_the_same_study_on_other_data_under_its_own_name(folder):
