@@ -23,7 +23,7 @@ trap '"$BIN/ray" stop --force > /dev/null 2>&1 || true' EXIT
 "$BIN/mmbench" sweep "$out/study.yaml" -q --results-dir "$out" --backend ray --address 127.0.0.1:$port --workers 2 \
     2> "$out/driver.log" &
 pid=$!
-"$BIN/python" - "$study/study.db" <<'PYEOF'
+("$BIN/python" - "$study/study.db" <<'PYEOF'
 import sqlite3, sys, time, psutil
 db = sys.argv[1]
 def one(q):
@@ -41,6 +41,7 @@ for p in [*raylet.children(recursive=True), raylet]:
     p.kill()
 print(f"killed the second node (raylet {raylet.pid}) at {time.strftime('%H:%M:%S')} with two trials running")
 PYEOF
+) | tee "$out/kill.log"
 wait "$pid"
 "$BIN/python" - "$out" "$study" <<'PYEOF' | tee "$out/check.md"
 import json, sys
