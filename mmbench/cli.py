@@ -56,7 +56,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("recipes", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe field by dotted path, e.g. --set student.params.dim=128 (repeatable).")
 @click.option("--seed", "seeds", multiple=True, type=int, help="Run these seeds instead of the recipe's (repeatable).")
@@ -78,10 +78,14 @@ def main() -> None:
 @click.option("--cpus-per-trial", type=click.IntRange(min=1), default=1, show_default=True,
               help="Ray: CPUs each seed's task declares (and its torch threads).")
 @_friendly
-def run(recipe: Path, overrides: tuple[str, ...], seeds: tuple[int, ...], results_dir: Path,
+def run(recipes: tuple[Path, ...], overrides: tuple[str, ...], seeds: tuple[int, ...], results_dir: Path,
         plugins: tuple[str, ...], quiet: bool, resume: bool, reuse: bool, backend: str, address: str | None,
         workers: int, cpus_per_trial: int) -> None:
-    """Run a recipe: prepare data, train (selecting on valid), test once, write one record per seed."""
+    """Run recipes: prepare data, train (selecting on valid), test once, write one record per seed.
+
+    Several recipes run one after the other (every one is validated first); with --backend ray every
+    (recipe, seed) is a Ray task.
+    """
     _load(plugins)
     from tabulate import tabulate
 
@@ -89,29 +93,39 @@ def run(recipe: Path, overrides: tuple[str, ...], seeds: tuple[int, ...], result
     from mmbench.results.terminal import kd_lines, summary_rows
     from mmbench.runner.run import run_recipe
 
-    spec = load_recipe(recipe, overrides)
+    specs = [load_recipe(recipe, overrides) for recipe in recipes]  # every recipe valid before anything runs
+    by_recipe: list[list[Path]] = []
     if backend == "ray":
         from mmbench.runner.ray_backend import run_jobs_on_ray
 
-        jobs = [(spec, seed, results_dir) for seed in dict.fromkeys(seeds or spec.seeds)]
-        paths, failed = run_jobs_on_ray(jobs, address=address, workers=workers, cpus_per_trial=cpus_per_trial,
-                                        plugins=plugins, progress=lambda m: click.echo(m, err=True),
-                                        recipe_path=str(recipe))
-        for i, error in failed:
-            click.echo(f"seed {jobs[i][1]} FAILED: {error}", err=True)
-        if failed:
-            sys.exit(1)
+        for recipe, spec in zip(recipes, specs):
+            jobs = [(spec, seed, results_dir) for seed in dict.fromkeys(seeds or spec.seeds)]
+            by_recipe.append([])
+            for_recipe, failed = run_jobs_on_ray(jobs, address=address, workers=workers,
+                                                 cpus_per_trial=cpus_per_trial, plugins=plugins,
+                                                 progress=lambda m: click.echo(m, err=True),
+                                                 recipe_path=str(recipe), resume=resume, reuse=reuse)
+            by_recipe[-1] += for_recipe
+            for i, error in failed:
+                click.echo(f"{spec.name} seed {jobs[i][1]} FAILED: {error}", err=True)
+            if failed:
+                sys.exit(1)
     else:
-        paths = run_recipe(spec, results_dir=results_dir, seeds=list(seeds) or None, recipe_path=str(recipe),
-                           log=(lambda _: None) if quiet else (lambda m: click.echo(m, err=True)), resume=resume,
-                           reuse=reuse)
-    table = summary_rows(paths)
-    cols = ["seed", "role", "component", "HR@10", "NDCG@10", "HR@20", "NDCG@20", "latency_ms_p50", "params"]
-    cols = [c for c in cols if any(c in r for r in table)]
-    click.echo(tabulate([[r.get(c, "") for c in cols] for r in table], headers=cols, tablefmt="github",
-                        floatfmt=".4f", intfmt=","))
-    for line in kd_lines(paths):
-        click.echo(line)
+        for recipe, spec in zip(recipes, specs):
+            by_recipe.append(run_recipe(spec, results_dir=results_dir, seeds=list(seeds) or None,
+                                        recipe_path=str(recipe), resume=resume, reuse=reuse,
+                                        log=(lambda _: None) if quiet else (lambda m: click.echo(m, err=True))))
+    for spec, paths in zip(specs, by_recipe):
+        table = summary_rows(paths)
+        cols = ["seed", "role", "component", "HR@10", "NDCG@10", "HR@20", "NDCG@20", "latency_ms_p50", "params"]
+        cols = [c for c in cols if any(c in r for r in table)]
+        if len(specs) > 1:
+            click.echo(f"\n{spec.name}")
+        click.echo(tabulate([[r.get(c, "") for c in cols] for r in table], headers=cols, tablefmt="github",
+                            floatfmt=".4f", intfmt=","))
+        for line in kd_lines(paths):
+            click.echo(line)
+    paths = [p for group in by_recipe for p in group]
     click.echo(f"\n{len(paths)} record(s) in {results_dir / 'runs'}; `mmbench leaderboard --results-dir {results_dir}`")
 
 

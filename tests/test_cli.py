@@ -176,3 +176,18 @@ def test_data_cache_lists_and_clears(cli, data_cache):
     assert "amazon-beauty" in cli("data", "cache").output
     assert "removed" in cli("data", "cache", "--clear").output
     assert "no cached datasets" in cli("data", "cache").output
+
+
+def test_run_several_recipes_validates_all_before_running_any(cli, tmp_path):
+    base = ("schema_version: 1\ndataset: {name: amazon-beauty, params: {max_users: 200}}\n"
+            "student: {name: mf, params: {dim: 8}}\ntrain: {epochs: 1, batch_size: 512}\n")
+    (tmp_path / "one.yaml").write_text(base)
+    (tmp_path / "two.yaml").write_text(base.replace("dim: 8", "dim: 4"))
+    (tmp_path / "bad.yaml").write_text(base.replace("dim: 8", "dimm: 8"))
+    res = tmp_path / "res"
+    bad = cli("run", str(tmp_path / "one.yaml"), str(tmp_path / "bad.yaml"), "--results-dir", str(res), "-q")
+    assert bad.exit_code == 2 and "dimm" in bad.output and not res.exists()  # nothing ran
+    good = cli("run", str(tmp_path / "one.yaml"), str(tmp_path / "two.yaml"), "--results-dir", str(res), "-q")
+    assert good.exit_code == 0, good.output
+    assert "\none\n" in good.output and "\ntwo\n" in good.output and "2 record(s)" in good.output
+    assert sorted(p.parent.name for p in (res / "runs").rglob("*.json")) == ["one", "two"]

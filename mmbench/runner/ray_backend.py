@@ -77,7 +77,7 @@ def _trial_task(recipe_json: dict[str, Any], seeds: list[int], path: str, metric
 
 
 def _run_task(recipe_json: dict[str, Any], seed: int, plugins: list[str], threads: int,
-              recipe_path: str | None = None) -> list[dict[str, Any]]:
+              recipe_path: str | None = None, resume: bool = True, reuse: bool = True) -> list[dict[str, Any]]:
     """One (recipe, seed) run on a Ray worker; returns its records for the driver to write."""
     import json
 
@@ -86,7 +86,7 @@ def _run_task(recipe_json: dict[str, Any], seed: int, plugins: list[str], thread
     _prepare_worker(plugins, threads)
     with scratch_dir() as tmp:
         paths = run_recipe(Recipe.model_validate(recipe_json), results_dir=Path(tmp), seeds=[seed],
-                           recipe_path=recipe_path, log=lambda _: None)
+                           recipe_path=recipe_path, log=lambda _: None, resume=resume, reuse=reuse)
         return [json.loads(Path(p).read_text()) for p in paths]
 
 
@@ -168,14 +168,15 @@ def run_study_on_ray(sweep: Sweep, folder: Path, url: str, *, address: str | Non
 
 def run_jobs_on_ray(jobs: Sequence[tuple[Recipe, int, Path]], *, address: str | None, workers: int,
                     cpus_per_trial: int, plugins: Sequence[str] = (), progress: Any = print,
-                    gpus_per_trial: float = 0, recipe_path: str | None = None
-                    ) -> tuple[list[Path], list[tuple[int, str]]]:
+                    gpus_per_trial: float = 0, recipe_path: str | None = None, resume: bool = True,
+                    reuse: bool = True) -> tuple[list[Path], list[tuple[int, str]]]:
     """Run (recipe, seed, results folder) jobs as Ray tasks; returns the records written and the failures
     (job index, error). ``recipe_path`` is the file the recipes came from, for the records."""
     ray = connect(address, workers, cpus_per_trial, gpus_per_trial)
     task = ray.remote(_run_task).options(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial,
                                          max_retries=MAX_RETRIES, retry_exceptions=False)
-    refs = {task.remote(r.model_dump(mode="json"), seed, list(plugins), cpus_per_trial, recipe_path): i
+    refs = {task.remote(r.model_dump(mode="json"), seed, list(plugins), cpus_per_trial, recipe_path, resume,
+                        reuse): i
             for i, (r, seed, _) in enumerate(jobs)}
     written, failures = [], []
     pending = list(refs)

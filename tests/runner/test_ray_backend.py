@@ -1,6 +1,7 @@
 """The Ray backend on a real two-node Ray cluster on this machine (a head and a second node on loopback, each
 with its own CPU): a study whose second node is killed mid-trial still ends its budget, with every record
-written once; explicit sweeps and plain multi-seed runs land their records where the local backend does."""
+written once; explicit sweeps and plain multi-recipe, multi-seed runs land their records where the local
+backend does."""
 
 from __future__ import annotations
 
@@ -145,8 +146,11 @@ def test_explicit_sweep_and_multi_seed_run_on_ray(cluster, tmp_path):
     recs = load_records(res / "sweeps" / "explicit")
     assert sorted((r.recipe.name, r.seed) for r in recs) == [
         ("explicit.a", 0), ("explicit.a", 1), ("explicit.b", 0), ("explicit.b", 1)]
-    run = subprocess.run([sys.executable, "-m", "mmbench", "run", str(folder / "tiny.yaml"), "--set", "train.epochs=2",
+    (folder / "other.yaml").write_text(RECIPE.replace("dim: 16", "dim: 8"))
+    run = subprocess.run([sys.executable, "-m", "mmbench", "run", str(folder / "tiny.yaml"), str(folder / "other.yaml"),
+                          "--set", "train.epochs=2",
                           "--backend", "ray", "--address", address, "--workers", "2", "-q", "--results-dir",
                           str(res)], env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert sorted(r.seed for r in load_records(res)) == [0, 1]
+    assert sorted((r.recipe.name, r.seed) for r in load_records(res)) == [
+        ("other", 0), ("other", 1), ("tiny", 0), ("tiny", 1)]
