@@ -12,7 +12,7 @@ from mmbench.results.store import load_records
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 GENERATED = {"leaderboard.md": ("md", "models"), "leaderboard-headline.md": ("md", "headline"),
              "leaderboard-kd.md": ("md", "kd"), "leaderboard-robustness.md": ("md", "robustness"),
-             "leaderboard.json": ("json", "models")}
+             "leaderboard.json": ("json", "models"), "leaderboard-tuning.md": ("md", "tuning")}
 
 
 @pytest.fixture(scope="module")
