@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from mmbench.data.types import TrainGraph
 from mmbench.kinds import STUDENTS, TEACHERS
 from mmbench.recipe.schema import TrainSpec
 from mmbench.runner.train import is_trainable
+from mmbench.search_space import declared_space
 
 N_USERS, N_ITEMS = 12, 9
 
@@ -73,3 +76,19 @@ def test_builds_with_defaults_trains_and_scores(reg, name):
         torch.testing.assert_close(u[users] @ i.T, scores, atol=1e-5, rtol=1e-5)
     served = model.folded() if callable(getattr(model, "folded", None)) else model
     torch.testing.assert_close(served.score(users), scores, atol=1e-5, rtol=1e-5)
+
+
+SEARCHED = [(r, n) for r, n in MODELS if not n.startswith("recbole/") and declared_space(r.get(n))]
+
+
+@pytest.mark.parametrize(("reg", "name"), SEARCHED, ids=[f"{r.kind}:{n}" for r, n in SEARCHED])
+def test_every_corner_of_a_declared_search_space_builds(reg, name):
+    """A study must never spend its budget on settings the component refuses: every combination of the
+    bounds and choices of its declared space constructs (and scores) on a tiny graph."""
+    space = declared_space(reg.get(name))
+    graph = _graph()
+    for values in itertools.product(*(dim.corners() for dim in space.values())):
+        params = dict(zip(space, values))
+        torch.manual_seed(0)
+        model = reg.get(name)(graph, _items(graph), **params)
+        assert model.score(torch.tensor([0, 3])).shape == (2, N_ITEMS), params

@@ -29,7 +29,8 @@ class MMGNNTeacher(EmbeddingRecommender):
     the item embedding is the sum of both. Trained with BPR.
     """
 
-    search_space = {"layers": IntRange(1, 3), "item_layers": IntRange(0, 2), "knn_k": IntRange(5, 40, log=True),
+    # item_layers ≥ 1: with graph_input "id" the features enter only through the item graph (0 is refused)
+    search_space = {"layers": IntRange(1, 3), "item_layers": IntRange(1, 2), "knn_k": IntRange(5, 40, log=True),
                     "reg": LogUniform(1e-6, 1e-2), "edge_dropout": Uniform(0.0, 0.9),
                     "graph_input": Choice("id", "fused")}
 
