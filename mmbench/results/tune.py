@@ -241,20 +241,46 @@ def plot_study(summary: StudySummary, path: Path) -> Path:
     left.set_title(f"{s.name}: {len(order)}/{summary.budget['trials']} trials")
     left.legend(loc="best", fontsize=8)
     left.grid(alpha=0.3)
+    if any(t["intermediate"] for t in order):
+        _curves(right, summary, order)
+    else:  # a closed-form model (EASE) has no curve: show the objective against its first parameter
+        _by_param(right, summary, order)
+    return _save(fig, path)
+
+
+def _curves(ax: Any, summary: StudySummary, order: list[dict[str, Any]]) -> None:
     for t in order:
         if t["intermediate"]:
             steps = sorted(t["intermediate"])
             best = summary.best is not None and t["number"] == summary.best["number"]
-            right.plot(steps, [t["intermediate"][k] for k in steps], color="tab:orange" if best else
-                       "tab:grey" if t["state"] == "pruned" else "tab:blue", alpha=1.0 if best else 0.45,
-                       lw=2.2 if best else 1.0, label="best trial" if best else None)
-    right.set_xlabel("epoch")
-    right.set_ylabel(f"valid {s.metric}")
-    right.set_title("validation curves" + (" (grey: pruned)" if summary.counts()["pruned"] else ""))
-    right.grid(alpha=0.3)
+            ax.plot(steps, [t["intermediate"][k] for k in steps], color="tab:orange" if best else
+                    "tab:grey" if t["state"] == "pruned" else "tab:blue", alpha=1.0 if best else 0.45,
+                    lw=2.2 if best else 1.0, label="best trial" if best else None)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"valid {summary.sweep.metric}")
+    ax.set_title("validation curves" + (" (grey: pruned)" if summary.counts()["pruned"] else ""))
+    ax.grid(alpha=0.3)
     if summary.best is not None:
-        right.legend(loc="lower right", fontsize=8)
-    return _save(fig, path)
+        ax.legend(loc="lower right", fontsize=8)
+
+
+def _by_param(ax: Any, summary: StudySummary, order: list[dict[str, Any]]) -> None:
+    from mmbench.search_space import LogUniform
+
+    assert summary.sweep.search is not None
+    key, dim = next(iter(summary.sweep.search.space.items()))
+    pts = [(t["params"][key], t["value"]) for t in order if t["value"] is not None and key in t["params"]]
+    ax.scatter([p[0] for p in pts], [p[1] for p in pts], color="tab:blue", zorder=3)
+    if summary.best is not None and key in summary.best["params"]:
+        ax.scatter([summary.best["params"][key]], [summary.best["value"]], color="tab:orange", s=80, zorder=4,
+                   label="best trial")
+        ax.legend(loc="best", fontsize=8)
+    if isinstance(dim, LogUniform):
+        ax.set_xscale("log")
+    ax.set_xlabel(key.split(".")[-1])
+    ax.set_ylabel(f"valid {summary.sweep.metric}")
+    ax.set_title(f"objective by {key.split('.')[-1]} (no training curve)")
+    ax.grid(alpha=0.3)
 
 
 def studies_table(results_dir: Path, tablefmt: str = "github") -> str:
