@@ -89,7 +89,9 @@ def execute_trial(recipe: Recipe, seeds: Sequence[int], path: str, metric: str, 
     t0 = time.perf_counter()
     done = recorded(results_dir, recipe, seeds)
     if len(done) == len(seeds):  # a trial whose driver died after its records were written: no second copy
-        return outcome_from_records([done[s] for s in seeds], path, metric, time.perf_counter() - t0)
+        out = outcome_from_records([done[s] for s in seeds], path, metric, time.perf_counter() - t0)
+        out.records = []  # `records` holds what this call wrote: nothing
+        return out
     todo = [s for s in seeds if s not in done]
     first, loc = todo[0], tuned_loc(path)
     last_epoch = [0]

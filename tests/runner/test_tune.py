@@ -164,8 +164,7 @@ def test_a_crashed_study_resumes_to_the_trials_of_an_uninterrupted_one(folder, m
     with pytest.raises(KeyboardInterrupt):
         run_study(sweep, results_dir=crashed, log=quiet, progress=quiet)
     monkeypatch.setattr(tune, "execute_trial", real)
-    assert [s for _, s, _ in trials_of(crashed)] == ["COMPLETE", "COMPLETE", "RUNNING"] or \
-        trials_of(crashed)[2][1] == "RUNNING"
+    assert [s for _, s, _ in trials_of(crashed)][2:] == ["RUNNING"]  # the dead driver's trial
     # "another machine": the study's folder (its SQLite storage and records) copied elsewhere, an empty cache
     moved = folder / "elsewhere"
     shutil.copytree(crashed, moved)
@@ -197,7 +196,7 @@ def test_a_trial_whose_records_exist_is_counted_not_rerun(folder):
                                        "student.train.lr": 0.01}, 0)
     first = tune.execute_trial(recipe, (0,), "student", "NDCG@10", res / "sweeps" / "st", None, quiet)
     again = tune.execute_trial(recipe, (0,), "student", "NDCG@10", res / "sweeps" / "st", None, quiet)
-    assert again.value == first.value and again.records == first.records[:0] + again.records
+    assert first.records and again.value == first.value and again.records == []  # nothing written twice
     assert len(load_records(res / "sweeps" / "st")) == 1
     assert recipe_hash(recipe) == load_records(res / "sweeps" / "st")[0].recipe.hash
 
