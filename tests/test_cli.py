@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mmbench.cli import index_text, main
+from mmbench.cli import main
+from mmbench.cli_registry import index_text
 
 ROOT = Path(__file__).resolve().parents[1]
 

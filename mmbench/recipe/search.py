@@ -12,12 +12,19 @@ search:
   storage: null                     # Optuna storage URL; default sqlite:///<sweep folder>/study.db
   tuned_recipe: null                # default ../tuned/<dataset>/<sweep name without tune->.yaml
   final_seeds: [0, 1, 2, 3, 4]      # the tuned recipe's seeds
+  use_tuned:                        # the tuned recipe's other models: settings from their own studies
+    student: ../tuned/amazon-beauty/beauty-lightgcn.yaml
 ```
 
 The model tuned is the sweep's ``select.role`` (teacher, student, or the recipe's one baseline); its
 declared ``search_space`` (see :mod:`mmbench.search_space`) gives ``<model>.params.<name>`` and, for models
 that train, :data:`~mmbench.search_space.TRAIN_SPACE` gives ``<model>.train.<setting>``. Every dimension is
 checked before anything runs: each bound and choice is composed into the recipe and validated.
+
+``use_tuned`` keeps a comparison fair beyond the tuned model: a teacher study's recipe also trains a student
+(the KD student and its no-KD twin). With ``use_tuned: {student: <tuned recipe>}`` the tuned recipe's student
+takes the params, training settings and ``tuning:`` block of the tuned model of that file (once that study has
+ended; until then it keeps the base recipe's settings and the study summary says so).
 """
 
 from __future__ import annotations
@@ -66,6 +73,9 @@ class SearchSpec(_Strict):
     tuned_recipe: str | None = Field(None, description="where the tuned recipe goes, relative to the sweep file")
     final_seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4], min_length=1,
                                    description="the seeds of the tuned recipe (the re-run of the best trial)")
+    use_tuned: dict[Literal["teacher", "student"], str] = Field(
+        default_factory=dict, description="role -> a tuned recipe (relative to the sweep file) whose tuned model "
+                                          "gives that role's settings in this study's tuned recipe")
 
 
 @dataclass(frozen=True)
@@ -140,6 +150,16 @@ def resolve_search(spec: SearchSpec, recipe: Recipe, role: str, where: Callable[
             space[key] = parse_dimension(raw)
         except SearchSpaceError as exc:
             issues.append(f"{where(loc)}: search.space.{key}: {exc}")
+    for other, rel in spec.use_tuned.items():
+        loc = ("search", "use_tuned", other)
+        if other == path:
+            issues.append(f"{where(loc)}: search.use_tuned.{other}: this is the model the study tunes; "
+                          "use_tuned names the recipe's other models")
+        elif (recipe.teacher if other == "teacher" else recipe.student) is None:
+            issues.append(f"{where(loc)}: search.use_tuned.{other}: the recipe has no {other}")
+        elif rel.startswith("/") or not rel.endswith((".yaml", ".yml")):
+            issues.append(f"{where(loc)}: search.use_tuned.{other}: {rel!r} must be a relative path to a .yaml "
+                          "tuned recipe, e.g. ../tuned/amazon-beauty/beauty-lightgcn.yaml")
     if not space and not issues:
         issues.append(f"{where(('search',))}: search: nothing to search: {path} ({_component(recipe, path)}) "
                       "declares no search space; list dimensions under search.space")

@@ -20,10 +20,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from mmbench.errors import RecipeError
-from mmbench.params import did_you_mean
 from mmbench.recipe.load import apply_override, compose, read_yaml, recipe_hash, validate_raw
 from mmbench.recipe.schema import Recipe
 from mmbench.recipe.search import Search, SearchSpec, check_override, resolve_search
+from mmbench.recipe.sweep_issues import metric_problem, pydantic_issues, role_problem, where
 
 NAME = r"^[a-z0-9]+(?:[-_.][a-z0-9]+)*$"  # the recipe name pattern: `<sweep>.<trial>` is a recipe name too
 _KEY = r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$"
@@ -143,31 +143,6 @@ def yaml_flow(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=float("inf")).strip().removesuffix("...").strip()
 
 
-def _where(lines: dict[tuple[Any, ...], str], loc: tuple[Any, ...], label: str) -> str:
-    return next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), label)
-
-
-def _loc_text(loc: tuple[Any, ...]) -> str:
-    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
-
-
-def _pydantic_issues(exc: pydantic.ValidationError, prefix: tuple[Any, ...], lines: dict[tuple[Any, ...], str],
-                     label: str) -> list[str]:
-    out = []
-    for err in exc.errors(include_url=False):
-        loc = (*prefix, *err["loc"])
-        msg = {"extra_forbidden": "unknown field", "missing": "required field is missing"}.get(
-            err["type"], err["msg"].removeprefix("Value error, "))
-        if err["type"] == "string_pattern_mismatch":
-            msg = f"{err['input']!r} is not a valid name: lowercase letters and digits joined by - _ or ., e.g. lr-1e-3"
-        if err["type"] == "extra_forbidden":
-            owner = _owner(prefix, err["loc"])
-            fields = list(owner.model_fields)
-            msg += f"; {did_you_mean(str(loc[-1]), fields) or 'allowed: ' + ', '.join(fields)}"
-        out.append(f"{_where(lines, loc, label)}: {_loc_text(loc)}: {msg}")
-    return out
-
-
 def _owner(prefix: tuple[Any, ...], loc: tuple[Any, ...]) -> type[BaseModel]:
     """The model whose fields an unknown-field error at ``loc`` should suggest."""
     from mmbench.recipe.search import PrunerSpec, SamplerSpec
@@ -181,31 +156,13 @@ def _owner(prefix: tuple[Any, ...], loc: tuple[Any, ...]) -> type[BaseModel]:
     return SweepSpec
 
 
-def _role_problem(recipe: Recipe, role: str) -> str | None:
-    count = {"teacher": int(recipe.teacher is not None), "student": 1,
-             "baseline": len(recipe.baselines) + int(bool(recipe.distill))}[role]
-    if count == 1:
-        return None
-    return (f"select.role {role!r}: the recipe has no {role} model" if not count else
-            f"select.role 'baseline' is ambiguous: the recipe trains {count} baselines")
-
-
-def _metric_problem(recipe: Recipe, metric: str) -> str | None:
-    from mmbench.kinds import METRICS
-
-    columns = [f"{METRICS.entry(m).meta['label']}@{k}" for m in recipe.eval.metrics if m in METRICS
-               for k in recipe.eval.ks]
-    return None if metric in columns else f"select.metric {metric!r} is not evaluated (valid columns: " \
-                                          f"{', '.join(columns)})"
-
-
 def _header(raw: dict[str, Any], issues: list[str], lines: dict[tuple[Any, ...], str], label: str
             ) -> SweepSpec | None:
     """The sweep's valid top-level fields (problems go to ``issues``), so that one typo hides nothing else."""
     try:
         return SweepSpec.model_validate(raw)
     except pydantic.ValidationError as exc:
-        issues += _pydantic_issues(exc, (), lines, label)
+        issues += pydantic_issues(exc, (), lines, label, _owner)
         # drop what is wrong (a whole field, or one key of `select`) and keep the rest for the later checks
         bad = {tuple(e["loc"][:2] if e["loc"][0] == "select" else e["loc"][:1]) for e in exc.errors() if e["loc"]}
     known = {k: {sk: sv for sk, sv in v.items() if (k, sk) not in bad} if k == "select" and isinstance(v, dict)
@@ -237,11 +194,11 @@ def load_sweep(path: str | Path, recipe: str | Path | None = None) -> Sweep:
             trial_specs.append(TrialSpec.model_validate(item))
         except pydantic.ValidationError as exc:
             trial_specs.append(None)
-            issues += _pydantic_issues(exc, ("trials", i), lines, label)
+            issues += pydantic_issues(exc, ("trials", i), lines, label, _owner)
     names = [(t.name or f"t{i:02d}") if t else None for i, t in enumerate(trial_specs)]
     for i, name in enumerate(names):
         if name is not None and names.index(name) != i:
-            issues.append(f"{_where(lines, ('trials', i), label)}: trials[{i}].name: duplicate trial name {name!r} "
+            issues.append(f"{where(lines, ('trials', i), label)}: trials[{i}].name: duplicate trial name {name!r} "
                           f"(also trials[{names.index(name)}])")
     sweep_name = (spec.name if spec else None) or path.stem
     if spec and not spec.name and not re.match(NAME, sweep_name):
@@ -257,9 +214,9 @@ def load_sweep(path: str | Path, recipe: str | Path | None = None) -> Sweep:
     if spec:
         recipe_path = Path(os.path.normpath(path.parent / spec.recipe))
         if Path(spec.recipe).is_absolute():
-            issues.append(f"{_where(lines, ('recipe',), label)}: recipe: must be relative to the sweep file's folder")
+            issues.append(f"{where(lines, ('recipe',), label)}: recipe: must be relative to the sweep file's folder")
         elif not recipe_path.is_file():
-            issues.append(f"{_where(lines, ('recipe',), label)}: recipe: {spec.recipe!r} not found (looked for "
+            issues.append(f"{where(lines, ('recipe',), label)}: recipe: {spec.recipe!r} not found (looked for "
                           f"{recipe_path}); the path is relative to the sweep file's folder")
         else:
             try:
@@ -269,8 +226,8 @@ def load_sweep(path: str | Path, recipe: str | Path | None = None) -> Sweep:
                 issues += [f"recipe {spec.recipe}: {line}" for line in exc.issues]
     metric = (spec.select.metric if spec else None) or (base.train.select_metric if base else "")
     role = spec.select.role if spec else "student"
-    base_problems = [p for p in (_role_problem(base, role), _metric_problem(base, metric)) if p] if base else []
-    issues += [f"{_where(lines, ('select',), label)}: {p}" for p in base_problems]
+    base_problems = [p for p in (role_problem(base, role), metric_problem(base, metric)) if p] if base else []
+    issues += [f"{where(lines, ('select',), label)}: {p}" for p in base_problems]
     trials: list[Trial] = []
     for i, (tspec, name) in enumerate(zip(trial_specs, names)):
         if base is None or tspec is None or recipe_path is None:
@@ -281,8 +238,8 @@ def load_sweep(path: str | Path, recipe: str | Path | None = None) -> Sweep:
             issues += [f"trial {name!r}: {line}" for line in exc.issues]
             continue
         if not base_problems:  # a recipe-wide problem is reported once, not per trial
-            issues += [f"trial {name!r}: {p}" for p in (_role_problem(trial.recipe, role),
-                                                        _metric_problem(trial.recipe, metric)) if p]
+            issues += [f"trial {name!r}: {p}" for p in (role_problem(trial.recipe, role),
+                                                        metric_problem(trial.recipe, metric)) if p]
         same = next((t.name for t in trials if t.hash == trial.hash), None)
         if same:
             issues.append(f"trial {name!r}: computes the same recipe as trial {same!r} (hash {trial.hash}); "
@@ -292,7 +249,7 @@ def load_sweep(path: str | Path, recipe: str | Path | None = None) -> Sweep:
     if spec and spec.search and base is not None and recipe_path is not None and not base_problems:
         the_path = recipe_path
         check = check_override(lambda sets: compose_trial(the_path, sets, "search-check"))
-        search, problems = resolve_search(spec.search, base, role, lambda loc: _where(lines, loc, label), check)
+        search, problems = resolve_search(spec.search, base, role, lambda loc: where(lines, loc, label), check)
         issues += problems
     if issues or spec is None or base is None or recipe_path is None:  # the last three imply issues
         raise SweepError(label, issues)
@@ -318,13 +275,13 @@ def _trial(spec: TrialSpec, name: str, recipe_name: str, recipe_path: Path, line
         try:
             assignments.append(assignment(key, value))
         except ValueError as exc:
-            raise RecipeError(label, [f"{_where(lines, (*loc, key), label)}: {key}: {exc}"]) from None
+            raise RecipeError(label, [f"{where(lines, (*loc, key), label)}: {key}: {exc}"]) from None
     try:
         raw, recipe_lines = compose(recipe_path, [*assignments, f"name={recipe_name}"])
     except RecipeError as exc:
-        raise RecipeError(label, [f"{_where(lines, loc, label)}: {line}" for line in exc.issues]) from None
+        raise RecipeError(label, [f"{where(lines, loc, label)}: {line}" for line in exc.issues]) from None
     for key in spec.set:
-        recipe_lines[tuple(key.split("."))] = _where(lines, (*loc, key), label)
+        recipe_lines[tuple(key.split("."))] = where(lines, (*loc, key), label)
     recipe = validate_raw(raw, f"{recipe_path} with trial {name!r}", recipe_lines, name=recipe_path.stem)
     return Trial(name=name, overrides=dict(spec.set), assignments=tuple(assignments), recipe=recipe,
                  hash=recipe_hash(recipe))

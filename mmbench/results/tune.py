@@ -105,14 +105,62 @@ def tuned_name(sweep: Sweep) -> str:
     return f"{sweep.name.removeprefix('tune-')}-tuned"
 
 
+def tuned_others(sweep: Sweep) -> dict[str, tuple[dict[str, Any] | None, str]]:
+    """``search.use_tuned``: for each role, the tuned model block to take (or None) and where it comes from.
+
+    The block is the one model of the named tuned recipe that carries a ``tuning:`` block; it must be the same
+    component as the role's model in the sweep's recipe. A file that does not exist yet (its study has not ended)
+    gives None: the role keeps the base recipe's settings and the note says so.
+    """
+    from mmbench.errors import RecipeError
+    from mmbench.recipe.load import read_yaml
+
+    assert sweep.search is not None
+    out: dict[str, tuple[dict[str, Any] | None, str]] = {}
+    base, _ = compose(sweep.recipe_path)
+    for role, rel in sweep.search.spec.use_tuned.items():
+        path = (sweep.path.parent / rel).resolve()
+        shown = _relative_path(path)
+        if not path.is_file():
+            out[role] = (None, f"base settings of {sweep.recipe_path}: {shown} does not exist yet (run its study)")
+            continue
+        raw, _ = read_yaml(path)
+        slots = [raw.get("teacher"), raw.get("student"), *(raw.get("baselines") or [])]
+        tuned = [m for m in slots if isinstance(m, dict) and isinstance(m.get("tuning"), dict)]
+        want = (base.get(role) or {}).get("name")
+        if len(tuned) != 1 or tuned[0].get("name") != want:
+            found = ", ".join(str(m.get("name")) for m in tuned) or "no model with a tuning: block"
+            raise RecipeError(str(sweep.path), [f"search.use_tuned.{role}: {shown} must be the tuned recipe of "
+                                                f"{want!r} (the {role} of {sweep.recipe_path}); it holds {found}"])
+        out[role] = ({k: tuned[0][k] for k in ("params", "train", "tuning") if k in tuned[0]},
+                     f"{tuned[0]['tuning'].get('study', '?')} ({shown})")
+    return out
+
+
+def _relative_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def write_tuned_recipe(summary: StudySummary, out: Path, summary_path: str, seeds: Sequence[int]) -> Path:
-    """The sweep's recipe with the best trial's params and the tuned model's ``tuning:`` block, atomically."""
+    """The sweep's recipe with the best trial's params and the tuned model's ``tuning:`` block, atomically.
+
+    The recipe's other models named in ``search.use_tuned`` take the settings of their own tuned recipes.
+    """
     s = summary.sweep
     assert s.search is not None and summary.best is not None
     raw, _ = compose(s.recipe_path)
     for key, value in summary.best["params"].items():
         raw = apply_override(raw, assignment(key, value))
     raw = apply_override(raw, assignment(f"{s.search.model_path}.tuning", tuning_block(summary, summary_path)))
+    for role, (block, _) in tuned_others(s).items():
+        if block is not None:
+            model = raw[role]
+            model["params"] = {**(model.get("params") or {}), **(block.get("params") or {})}
+            model["train"] = {**(model.get("train") or {}), **(block.get("train") or {})}
+            model["tuning"] = block["tuning"]
     raw["name"] = tuned_name(s)
     raw["seeds"] = list(seeds)
     raw["description"] = (f"{s.search.component} tuned by the study {s.name} ({summary.budget['trials']} trials, "
@@ -150,6 +198,8 @@ def to_dict(summary: StudySummary, tuned: str | None) -> dict[str, Any]:
                                                "params": best["params"],
                                                "recipe_trial": best["user_attrs"].get("recipe_trial")},
             "tuned_recipe": tuned,
+            "use_tuned": {role: {"applied": block is not None, "from": note}
+                          for role, (block, note) in tuned_others(s).items()},
             "trials": [{k: t[k] for k in ("number", "state", "value", "params", "intermediate", "duration_s")}
                        | {"epochs": t["user_attrs"].get("epochs"), "error": t["user_attrs"].get("error"),
                           "attempts": t["user_attrs"].get("attempts", 1),
@@ -195,6 +245,11 @@ def markdown(summary: StudySummary, tuned: str | None) -> str:
     lines.append(tabulate(rows, headers=["trial", "recipe", "state", f"valid {s.metric} ↑", "best epoch", "s",
                                                "params"],
                           tablefmt="github", disable_numparse=True))
+    others = tuned_others(s)
+    if others:
+        lines.append("**Other models**: " + "; ".join(
+            f"`{role}` from {note}" if block is not None else f"`{role}`: {note}"
+            for role, (block, note) in others.items()) + ".")
     best = summary.best
     if best is not None:
         lines.append(f"**Best**: trial {best['number']}, valid {s.metric} {best['value']:.4f}: "

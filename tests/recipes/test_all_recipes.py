@@ -54,7 +54,14 @@ def test_every_model_of_a_dataset_gets_the_same_tuning_budget():
         sweep = load_sweep(path)
         assert sweep.search is not None
         dataset = sweep.name.split("-")[1]
-        spec = sweep.search.spec.model_dump(exclude={"space", "tuned_recipe"})
+        spec = sweep.search.spec.model_dump(exclude={"space", "tuned_recipe", "use_tuned"})
+        if sweep.search.model_path == "teacher":  # its KD student and no-KD twin: the dataset's tuned LightGCN
+            lightgcn = load_sweep(path.parent / f"tune-{dataset}-lightgcn.yaml")
+            from mmbench.recipe.load import load_recipe
+            from mmbench.results.tune import tuned_recipe_path
+
+            target = tuned_recipe_path(lightgcn, load_recipe(lightgcn.recipe_path).dataset.name)
+            assert (path.parent / sweep.search.spec.use_tuned["student"]).resolve() == target, sweep.name
         budget = (json.dumps(spec, sort_keys=True), sweep.seeds, sweep.metric)
         by_dataset.setdefault(dataset, {})[sweep.name.split("-", 2)[2]] = budget
     assert set(by_dataset) == {"beauty", "tiktok", "lastfm"}

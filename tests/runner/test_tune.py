@@ -236,3 +236,45 @@ def test_recipe_option_runs_the_same_study_on_other_data_under_its_own_name(fold
     out = CliRunner().invoke(main, ["sweep", str(folder / "st.yaml"), "--recipe", str(other), "--dry-run"],
                              catch_exceptions=False)
     assert out.exit_code == 0 and "study st.my-data" in out.output
+
+
+TEACHER_RECIPE = RECIPE.replace("student: {name: mf, params: {dim: 8}}",
+                                "teacher: {name: vbpr, params: {dim: 8}}\nstudent: {name: mf, params: {dim: 8, reg: 0.5}}\n"
+                                "encoders: {text: {name: minilm}}")
+
+
+def test_use_tuned_gives_the_tuned_recipe_the_other_models_own_tuned_settings(folder):
+    from mmbench.errors import RecipeError
+    from mmbench.results.tune import StudySummary, markdown, tuned_others, write_tuned_recipe
+
+    (folder / "teacher.yaml").write_text(TEACHER_RECIPE)
+    study = (STUDY.replace("recipe: tiny.yaml", "recipe: teacher.yaml").replace("role: student", "role: teacher")
+             .replace("    student.params.dim: {choice: [4, 8]}\n", "    teacher.params.dim: {choice: [4, 8]}\n")
+             + "  use_tuned: {student: tuned/mf.yaml}\n")
+    (folder / "tt.yaml").write_text(study)
+    with pytest.raises(SweepError, match="use_tuned.teacher: this is the model the study tunes"):
+        (folder / "bad.yaml").write_text(study.replace("{student: tuned/mf.yaml}", "{teacher: tuned/mf.yaml}"))
+        load_sweep(folder / "bad.yaml")
+    sweep = load_sweep(folder / "tt.yaml")
+    trial = {"number": 0, "state": "complete", "value": 0.1, "params": {"teacher.params.dim": 4},
+             "intermediate": {}, "duration_s": 1.0, "user_attrs": {"recipe_trial": 0, "epochs": 2}}
+    summary = StudySummary(sweep, [trial] * 1, [], sweep.search.budget(6, 1) | {"trials": 1})
+    # the student's study has not ended: base settings, and the summary says so
+    assert tuned_others(sweep)["student"][0] is None
+    assert "does not exist yet" in markdown(summary, None)
+    out = write_tuned_recipe(summary, folder / "tuned" / "tt.yaml", "s.json", [0])
+    assert load_recipe(out).student.params["reg"] == 0.5 and load_recipe(out).student.tuning is None
+    # once it has: params, training and tuning provenance of the tuned student
+    tuning = {"study": "tune-mf", "budget": {"trials": 1}}
+    (folder / "tuned" / "mf.yaml").write_text(yaml.safe_dump(yaml.safe_load(RECIPE) | {
+        "student": {"name": "mf", "params": {"reg": 0.002}, "train": {"lr": 0.003}, "tuning": tuning}}))
+    tuned = load_recipe(write_tuned_recipe(summary, folder / "tuned" / "tt.yaml", "s.json", [0]))
+    assert tuned.student.params["dim"] == 8 and tuned.student.params["reg"] == 0.002
+    assert tuned.student.train["lr"] == 0.003
+    assert tuned.student.tuning == tuning and tuned.teacher.params["dim"] == 4
+    assert "`student` from tune-mf" in markdown(summary, None)
+    # a tuned recipe of another model is refused, with what it holds
+    (folder / "tuned" / "mf.yaml").write_text(yaml.safe_dump(yaml.safe_load(RECIPE) | {
+        "student": {"name": "lightgcn", "tuning": tuning}}))
+    with pytest.raises(RecipeError, match="must be the tuned recipe of 'mf'.*it holds lightgcn"):
+        tuned_others(sweep)
