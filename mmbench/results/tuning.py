@@ -18,6 +18,9 @@ from mmbench.results.stats import ci95
 from mmbench.results.tables import View
 
 TUNING_KEY = ("dataset", "split", "recipe", "role", "component")
+#: the test metrics shown beside the view's metric (when evaluated); ``--columns`` picks among them
+SHOWN = ("HR@10", "NDCG@10", "HR@20", "NDCG@20", "Recall@20")
+_INFO = ("budget", "study", "study valid", "budgets in dataset")
 EMPTY = "No run records found."
 
 
@@ -62,12 +65,13 @@ def tuning_rows(records: Sequence[RunRecord], metric: str = "NDCG@10") -> list[d
     """One row per (dataset, split, recipe, role, component): its budget, study, best valid and test metric."""
     from mmbench.results.leaderboard import recipe_labels
 
-    groups: dict[tuple[str, ...], list[tuple[dict[str, Any] | None, float | None]]] = defaultdict(list)
+    wanted = [metric, *(c for c in SHOWN if c != metric)]
+    groups: dict[tuple[str, ...], list[tuple[dict[str, Any] | None, dict[str, float]]]] = defaultdict(list)
     for recipe, rec in recipe_labels(records):
         for m in rec.models:
             tuning = model_spec(rec, m).get("tuning")
             groups[(rec.dataset.key, rec.dataset.split, recipe, m.role, m.component)].append(
-                (tuning, m.metrics["test"].get(metric)))
+                (tuning, {c: m.metrics["test"][c] for c in wanted if c in m.metrics["test"]}))
     budgets: dict[tuple[str, str], set[tuple[Any, ...]]] = defaultdict(set)
     for key, runs in groups.items():
         if runs[0][0] or tunable(key[3], key[4]):  # popularity has no budget to compare
@@ -77,7 +81,6 @@ def tuning_rows(records: Sequence[RunRecord], metric: str = "NDCG@10") -> list[d
     for key in sorted(groups, key=lambda k: (k[0], k[1], k[2], order.get(k[3], 9), k[4])):
         runs = groups[key]
         tuning = runs[0][0]
-        values = [v for _, v in runs if v is not None]
         row: dict[str, Any] = dict(zip(TUNING_KEY, key))
         row["seeds"] = len(runs)
         row["budget"] = budget_text(tuning, tunable(key[3], key[4]))
@@ -85,9 +88,11 @@ def tuning_rows(records: Sequence[RunRecord], metric: str = "NDCG@10") -> list[d
         valid = (tuning or {}).get("valid", {})
         row["study valid"] = f"{valid.get('metric')} {valid.get('value'):.4f}" if valid else ""
         row["budgets in dataset"] = "equal" if len(budgets[key[:2]]) <= 1 else "⚠ differ"
-        if len(values) == len(runs):
-            row[metric] = mean(values)
-            row[f"{metric}_ci95"] = ci95(values)
+        for col in wanted:
+            values = [v[col] for _, v in runs if col in v]
+            if values and len(values) == len(runs):
+                row[col] = mean(values)
+                row[f"{col}_ci95"] = ci95(values)
         out.append(row)
     return out
 
@@ -96,10 +101,9 @@ def tuning_view(metric: str = "NDCG@10") -> View:
     """The ``tuning`` view of the leaderboard, reporting ``metric`` on test."""
     note = (f"Tuning budget per model (PROTOCOL rule 12): the study that chose its settings on the validation "
             f"split (trials, sampler, pruner, epoch cap, seeds per trial; `untuned` when none did), the study's "
-            f"best valid value, and the test {metric} of the tuned recipe, mean ± 95% CI over seeds. "
+            f"best valid value, and the test {metric} (then {', '.join(c for c in SHOWN if c != metric)}) of the "
+            f"recipe, mean ± 95% CI over seeds. "
             f"'budgets in dataset' flags a dataset whose models did not all get the same budget.")
-    return View("tuning", TUNING_KEY, tuning_rows, lambda cols: [c for c in ("budget", "study", "study valid",
-                                                                                "budgets in dataset", metric)
-                                                                    if c in cols] +
-                [c for c in cols if c not in ("budget", "study", "study valid", "budgets in dataset", metric)],
-                note, EMPTY)
+    first = (*_INFO, metric)
+    return View("tuning", TUNING_KEY, tuning_rows,
+                lambda cols: [c for c in first if c in cols] + [c for c in cols if c not in first], note, EMPTY)

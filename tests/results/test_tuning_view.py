@@ -26,7 +26,8 @@ def tuning(trials: int, study: str) -> dict:
 
 def result(role: str, component: str, ndcg: float) -> ModelResult:
     return ModelResult(role=role, component=component, params={}, best_epoch=4, epochs_run=8, stopped="patience",
-                       metrics={"valid": {"NDCG@10": 0.9}, "test": {"NDCG@10": ndcg}},
+                       metrics={"valid": {"NDCG@10": 0.9},
+                                "test": {"NDCG@10": ndcg, "NDCG@20": ndcg + 0.01, "MRR@20": 0.5}},
                        size={"params": 10, "serving_bytes": 40}, history=[], timings={"train_s": 1.0})
 
 
@@ -87,3 +88,16 @@ def test_cli_renders_the_tuning_view(tmp_path):
     assert "24 trials · tpe · median pruner" in out.output and "untuned" in out.output
     assert "n/a (nothing to tune)" in out.output
     assert "| budget" in render(suite(24), "md", view="tuning")
+
+
+def test_the_headline_metrics_follow_the_views_metric_and_columns_pick_among_them(tmp_path):
+    _, rows = table(suite(24), view="tuning", metric="NDCG@20")
+    lg = next(r for r in rows if r["recipe"] == "lastfm-lightgcn-tuned" and r["role"] == "student")
+    assert lg["NDCG@20"] == pytest.approx(0.275) and lg["NDCG@10"] == pytest.approx(0.265)
+    assert "MRR@20" not in lg and "HR@10" not in lg  # only the shown metrics, and only those evaluated
+    text = render(suite(24), "md", view="tuning", metric="NDCG@20")
+    header = next(line for line in text.splitlines() if line.startswith("| recipe"))
+    assert header.index("NDCG@20") < header.index("NDCG@10")  # the view's metric first
+    picked = render(suite(24), "md", ["budget", "NDCG@10"], view="tuning", metric="NDCG@20")
+    header = next(line for line in picked.splitlines() if line.startswith("| recipe"))
+    assert "NDCG@20" not in header and "NDCG@10" in header and "0.2650" in picked
