@@ -68,3 +68,20 @@ def test_every_model_of_a_dataset_gets_the_same_tuning_budget():
     for dataset, models in by_dataset.items():
         assert set(models) == SUITE_MODELS, dataset
         assert len(set(models.values())) == 1, f"{dataset}: unequal budgets {models}"
+
+
+@pytest.mark.parametrize("path", sorted(ROOT.glob("*/kd-tuned.yaml")), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_tuned_kd_recipe_distils_the_best_tuned_teacher_on_valid_into_the_tuned_student(path):
+    """Its teacher is the equally tuned teacher with the best study value on valid (never test), among every
+    ended teacher study of the dataset; its student and the no-KD twin carry the tuned LightGCN's settings."""
+    raw, _ = read_yaml(path)
+    included = (path.parent / raw["include"]).resolve()
+    recipe = load_recipe(path)
+    assert recipe.distill and recipe.teacher is not None and recipe.teacher.tuning is not None
+    assert recipe.student.name == "lightgcn" and recipe.student.tuning is not None, "untuned student"
+    teachers = {}
+    for tuned in included.parent.glob("*.yaml"):
+        other = load_recipe(tuned)
+        if other.teacher is not None and other.teacher.tuning is not None:
+            teachers[tuned] = other.teacher.tuning["valid"]["value"]
+    assert included == max(teachers, key=teachers.get), f"best teacher on valid: {teachers}"
