@@ -351,7 +351,7 @@ def studies_table(results_dir: Path, tablefmt: str = "github") -> str:
         rows.append([data["study"], f"{data['tuned_model']} ({data['component']})",
                      f"{e['complete'] + e['pruned'] + e['fail']}/{b['trials']}", e["complete"], e["pruned"], e["fail"],
                      f"{data['selection']['metric']} {best['value']:.4f}" if best else "",
-                     f"{data['wall_s'] / 60:.1f}", data.get("tuned_recipe") or ("" if data["complete"] else "(running)")])
+                     f"{data['wall_s'] / 60:.1f}", data.get("tuned_recipe") or ("" if data["complete"] else "(not ended: `mmbench sweep` continues it)")])
     if not rows:
         return f"No tuning studies under {Path(results_dir) / 'sweeps'}."
     return tabulate(rows, headers=["study", "tunes", "ended", "complete", "pruned", "failed", "best valid", "min",
