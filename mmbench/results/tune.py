@@ -11,14 +11,13 @@ import json
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
 from tabulate import tabulate
 
-from mmbench.recipe.load import apply_override, compose
-from mmbench.recipe.sweep import Sweep, assignment
+from mmbench.recipe.sweep import Sweep
 from mmbench.results.store import atomic_write_text
 
 
@@ -30,6 +29,13 @@ class StudySummary:
     trials: list[dict[str, Any]]
     sessions: list[dict[str, Any]]
     budget: dict[str, Any]
+
+    @cached_property
+    def others(self) -> dict[str, tuple[dict[str, Any] | None, str]]:
+        """``search.use_tuned`` resolved once: role -> (tuned model block or None, where it comes from)."""
+        from mmbench.results.tuned_recipe import tuned_others
+
+        return tuned_others(self.sweep)
 
     @property
     def ended(self) -> list[dict[str, Any]]:
@@ -81,98 +87,6 @@ def summarize_study(sweep: Sweep, trials: list[dict[str, Any]], sessions: list[d
     return StudySummary(sweep, trials, sessions, sweep.search.budget(epochs, len(sweep.seeds)))
 
 
-def tuning_block(summary: StudySummary, summary_path: str) -> dict[str, Any]:
-    """The ``tuning:`` provenance a tuned model carries into its recipe and every record it makes."""
-    best = summary.best
-    assert best is not None
-    s = summary.sweep
-    return {"study": s.name, "sweep_file": str(s.path), "summary": summary_path, "budget": summary.budget,
-            "ended": summary.counts(), "best_trial": best["number"],
-            "valid": {"metric": s.metric, "value": round(float(best["value"]), 6)},
-            "wall_s": round(summary.wall_s(), 1)}
-
-
-def tuned_recipe_path(sweep: Sweep, dataset: str) -> Path:
-    """Where the tuned recipe goes: the search block's ``tuned_recipe``, else ``../tuned/<dataset>/<name>.yaml``
-    relative to the sweep file (``<name>``: the sweep's name without a leading ``tune-``)."""
-    assert sweep.search is not None
-    rel = sweep.search.spec.tuned_recipe or f"../tuned/{dataset}/{sweep.name.removeprefix('tune-')}.yaml"
-    return (sweep.path.parent / rel).resolve()
-
-
-def tuned_name(sweep: Sweep) -> str:
-    """The tuned recipe's name: ``tune-lastfm-mf`` -> ``lastfm-mf-tuned``."""
-    return f"{sweep.name.removeprefix('tune-')}-tuned"
-
-
-def tuned_others(sweep: Sweep) -> dict[str, tuple[dict[str, Any] | None, str]]:
-    """``search.use_tuned``: for each role, the tuned model block to take (or None) and where it comes from.
-
-    The block is the one model of the named tuned recipe that carries a ``tuning:`` block; it must be the same
-    component as the role's model in the sweep's recipe. A file that does not exist yet (its study has not ended)
-    gives None: the role keeps the base recipe's settings and the note says so.
-    """
-    from mmbench.errors import RecipeError
-    from mmbench.recipe.load import read_yaml
-
-    assert sweep.search is not None
-    out: dict[str, tuple[dict[str, Any] | None, str]] = {}
-    base, _ = compose(sweep.recipe_path)
-    for role, rel in sweep.search.spec.use_tuned.items():
-        path = (sweep.path.parent / rel).resolve()
-        shown = _relative_path(path)
-        if not path.is_file():
-            out[role] = (None, f"base settings of {sweep.recipe_path}: {shown} does not exist yet (run its study)")
-            continue
-        raw, _ = read_yaml(path)
-        slots = [raw.get("teacher"), raw.get("student"), *(raw.get("baselines") or [])]
-        tuned = [m for m in slots if isinstance(m, dict) and isinstance(m.get("tuning"), dict)]
-        want = (base.get(role) or {}).get("name")
-        if len(tuned) != 1 or tuned[0].get("name") != want:
-            found = ", ".join(str(m.get("name")) for m in tuned) or "no model with a tuning: block"
-            raise RecipeError(str(sweep.path), [f"search.use_tuned.{role}: {shown} must be the tuned recipe of "
-                                                f"{want!r} (the {role} of {sweep.recipe_path}); it holds {found}"])
-        out[role] = ({k: tuned[0][k] for k in ("params", "train", "tuning") if k in tuned[0]},
-                     f"{tuned[0]['tuning'].get('study', '?')} ({shown})")
-    return out
-
-
-def _relative_path(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
-def write_tuned_recipe(summary: StudySummary, out: Path, summary_path: str, seeds: Sequence[int]) -> Path:
-    """The sweep's recipe with the best trial's params and the tuned model's ``tuning:`` block, atomically.
-
-    The recipe's other models named in ``search.use_tuned`` take the settings of their own tuned recipes.
-    """
-    s = summary.sweep
-    assert s.search is not None and summary.best is not None
-    raw, _ = compose(s.recipe_path)
-    for key, value in summary.best["params"].items():
-        raw = apply_override(raw, assignment(key, value))
-    raw = apply_override(raw, assignment(f"{s.search.model_path}.tuning", tuning_block(summary, summary_path)))
-    for role, (block, _) in tuned_others(s).items():
-        if block is not None:
-            model = raw[role]
-            model["params"] = {**(model.get("params") or {}), **(block.get("params") or {})}
-            model["train"] = {**(model.get("train") or {}), **(block.get("train") or {})}
-            model["tuning"] = block["tuning"]
-    raw["name"] = tuned_name(s)
-    raw["seeds"] = list(seeds)
-    raw["description"] = (f"{s.search.component} tuned by the study {s.name} ({summary.budget['trials']} trials, "
-                          f"selection on valid {s.metric}); generated by `mmbench sweep {s.path}`")
-    head = (f"# Generated by `mmbench sweep {s.path}` from {s.recipe_path} and the best trial of its study\n"
-            f"# (summary: {summary_path}). Re-run the study to regenerate it; do not edit by hand.\n")
-    order = ["schema_version", "name", "description"]
-    raw = {**{k: raw[k] for k in order if k in raw}, **{k: v for k, v in raw.items() if k not in order}}
-    return atomic_write_text(out, head + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=110,
-                                                         default_flow_style=None))
-
-
 def _params(params: dict[str, Any], space: Sequence[str], model: str = "") -> str:
     def short(key: str) -> str:  # student.params.reg -> reg, student.train.lr -> train.lr
         return key.removeprefix(f"{model}.").removeprefix("params.")
@@ -199,7 +113,7 @@ def to_dict(summary: StudySummary, tuned: str | None) -> dict[str, Any]:
                                                "recipe_trial": best["user_attrs"].get("recipe_trial")},
             "tuned_recipe": tuned,
             "use_tuned": {role: {"applied": block is not None, "from": note}
-                          for role, (block, note) in tuned_others(s).items()},
+                          for role, (block, note) in summary.others.items()},
             "trials": [{k: t[k] for k in ("number", "state", "value", "params", "intermediate", "duration_s")}
                        | {"epochs": t["user_attrs"].get("epochs"), "error": t["user_attrs"].get("error"),
                           "attempts": t["user_attrs"].get("attempts", 1),
@@ -245,7 +159,7 @@ def markdown(summary: StudySummary, tuned: str | None) -> str:
     lines.append(tabulate(rows, headers=["trial", "recipe", "state", f"valid {s.metric} ↑", "best epoch", "s",
                                                "params"],
                           tablefmt="github", disable_numparse=True))
-    others = tuned_others(s)
+    others = summary.others
     if others:
         lines.append("**Other models**: " + "; ".join(
             f"`{role}` from {note}" if block is not None else f"`{role}`: {note}"
@@ -292,6 +206,7 @@ def plot_study(summary: StudySummary, path: Path) -> Path:
               label="best so far")
     left.set_xlabel("trials ended")
     left.xaxis.get_major_locator().set_params(integer=True)
+    left.set_xlim(0.5, max(summary.budget["trials"], len(order)) + 0.5)  # the whole budget: a study not ended shows it
     left.set_ylabel(f"valid {s.metric}")
     left.set_title(f"{s.name}: {len(order)}/{summary.budget['trials']} trials")
     left.legend(loc="best", fontsize=8)
@@ -351,7 +266,7 @@ def studies_table(results_dir: Path, tablefmt: str = "github") -> str:
         rows.append([data["study"], f"{data['tuned_model']} ({data['component']})",
                      f"{e['complete'] + e['pruned'] + e['fail']}/{b['trials']}", e["complete"], e["pruned"], e["fail"],
                      f"{data['selection']['metric']} {best['value']:.4f}" if best else "",
-                     f"{data['wall_s'] / 60:.1f}", data.get("tuned_recipe") or ("" if data["complete"] else "(not ended: `mmbench sweep` continues it)")])
+                     f"{data['wall_s'] / 60:.1f}", data.get("tuned_recipe") or ("" if data["complete"] else "(not ended)")])
     if not rows:
         return f"No tuning studies under {Path(results_dir) / 'sweeps'}."
     return tabulate(rows, headers=["study", "tunes", "ended", "complete", "pruned", "failed", "best valid", "min",

@@ -221,8 +221,8 @@ def finish_study(sweep: Sweep, results_dir: Path, *, plot: bool = True) -> dict[
 
     Returns the paths written (``summary_md``, ``summary_json``, ``plot``, ``tuned_recipe``) and the summary.
     """
-    from mmbench.results.tune import (plot_study, summarize_study, tuned_recipe_path, write_study_summary,
-                                      write_tuned_recipe)
+    from mmbench.results.tune import plot_study, summarize_study, write_study_summary
+    from mmbench.results.tuned_recipe import relative_path, tuned_recipe_path, write_tuned_recipe
     from mmbench.runner.study import StudyHandle
 
     assert sweep.search is not None
@@ -233,21 +233,13 @@ def finish_study(sweep: Sweep, results_dir: Path, *, plot: bool = True) -> dict[
     if summary.complete and summary.best is not None:
         base = compose_trial(sweep.recipe_path, [], "budget-check")
         target = tuned_recipe_path(sweep, base.dataset.name)
-        out["tuned_recipe"] = write_tuned_recipe(summary, target, _relative(folder / "summary.json"),
+        out["tuned_recipe"] = write_tuned_recipe(summary, target, relative_path(folder / "summary.json"),
                                                  sweep.search.spec.final_seeds)
-    tuned = _relative(out["tuned_recipe"]) if out["tuned_recipe"] else None
+    tuned = relative_path(out["tuned_recipe"]) if out["tuned_recipe"] else None
     out["summary_md"], out["summary_json"] = write_study_summary(summary, folder, tuned)
     if plot and summary.ended:
         out["plot"] = plot_study(summary, folder / "search.png")
     return out
-
-
-def _relative(path: Path) -> str:
-    """``path`` relative to the working directory when it is below it (paths in committed files stay portable)."""
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def describe_outcome(number: int, original: int, params: dict[str, Any], out: TrialOutcome, metric: str) -> str:

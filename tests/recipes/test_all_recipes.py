@@ -58,7 +58,7 @@ def test_every_model_of_a_dataset_gets_the_same_tuning_budget():
         if sweep.search.model_path == "teacher":  # its KD student and no-KD twin: the dataset's tuned LightGCN
             lightgcn = load_sweep(path.parent / f"tune-{dataset}-lightgcn.yaml")
             from mmbench.recipe.load import load_recipe
-            from mmbench.results.tune import tuned_recipe_path
+            from mmbench.results.tuned_recipe import tuned_recipe_path
 
             target = tuned_recipe_path(lightgcn, load_recipe(lightgcn.recipe_path).dataset.name)
             assert (path.parent / sweep.search.spec.use_tuned["student"]).resolve() == target, sweep.name

@@ -245,7 +245,8 @@ TEACHER_RECIPE = RECIPE.replace("student: {name: mf, params: {dim: 8}}",
 
 def test_use_tuned_gives_the_tuned_recipe_the_other_models_own_tuned_settings(folder):
     from mmbench.errors import RecipeError
-    from mmbench.results.tune import StudySummary, markdown, tuned_others, write_tuned_recipe
+    from mmbench.results.tune import StudySummary, markdown
+    from mmbench.results.tuned_recipe import tuned_others, write_tuned_recipe
 
     (folder / "teacher.yaml").write_text(TEACHER_RECIPE)
     study = (STUDY.replace("recipe: tiny.yaml", "recipe: teacher.yaml").replace("role: student", "role: teacher")
@@ -268,6 +269,7 @@ def test_use_tuned_gives_the_tuned_recipe_the_other_models_own_tuned_settings(fo
     tuning = {"study": "tune-mf", "budget": {"trials": 1}}
     (folder / "tuned" / "mf.yaml").write_text(yaml.safe_dump(yaml.safe_load(RECIPE) | {
         "student": {"name": "mf", "params": {"reg": 0.002}, "train": {"lr": 0.003}, "tuning": tuning}}))
+    summary = StudySummary(sweep, [trial], [], summary.budget)  # each finish reads use_tuned afresh
     tuned = load_recipe(write_tuned_recipe(summary, folder / "tuned" / "tt.yaml", "s.json", [0]))
     assert tuned.student.params["dim"] == 8 and tuned.student.params["reg"] == 0.002
     assert tuned.student.train["lr"] == 0.003
