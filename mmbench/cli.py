@@ -73,10 +73,13 @@ def main() -> None:
               help="Ray: seeds in flight at once (a local Ray gets workers × cpus-per-trial CPUs).")
 @click.option("--cpus-per-trial", type=click.IntRange(min=1), default=1, show_default=True,
               help="Ray: CPUs each seed's task declares (and its torch threads).")
+@click.option("--missing", is_flag=True,
+              help="Run only the seeds with no record of this recipe (same name and hash) in --results-dir yet: "
+                   "a long multi-seed suite continues where it stopped.")
 @_friendly
 def run(recipes: tuple[Path, ...], overrides: tuple[str, ...], seeds: tuple[int, ...], results_dir: Path,
         plugins: tuple[str, ...], quiet: bool, resume: bool, reuse: bool, backend: str, address: str | None,
-        workers: int, cpus_per_trial: int) -> None:
+        workers: int, cpus_per_trial: int, missing: bool) -> None:
     """Run recipes: prepare data, train (selecting on valid), test once, write one record per seed.
 
     Several recipes run one after the other (every one is validated first); with --backend ray every
@@ -90,12 +93,18 @@ def run(recipes: tuple[Path, ...], overrides: tuple[str, ...], seeds: tuple[int,
     from mmbench.runner.run import run_recipe
 
     specs = [load_recipe(recipe, overrides) for recipe in recipes]  # every recipe valid before anything runs
+    todo = [list(dict.fromkeys(seeds or spec.seeds)) for spec in specs]
+    if missing:
+        todo = [_unrecorded(spec, want, results_dir) for spec, want in zip(specs, todo)]
     by_recipe: list[list[Path]] = []
     if backend == "ray":
         from mmbench.runner.ray_backend import run_jobs_on_ray
 
-        for recipe, spec in zip(recipes, specs):
-            jobs = [(spec, seed, results_dir) for seed in dict.fromkeys(seeds or spec.seeds)]
+        for recipe, spec, want in zip(recipes, specs, todo):
+            jobs = [(spec, seed, results_dir) for seed in want]
+            if not jobs:  # --missing: every seed is recorded already
+                by_recipe.append([])
+                continue
             by_recipe.append([])
             for_recipe, failed = run_jobs_on_ray(jobs, address=address, workers=workers,
                                                  cpus_per_trial=cpus_per_trial, plugins=plugins,
@@ -107,11 +116,16 @@ def run(recipes: tuple[Path, ...], overrides: tuple[str, ...], seeds: tuple[int,
             if failed:
                 sys.exit(1)
     else:
-        for recipe, spec in zip(recipes, specs):
-            by_recipe.append(run_recipe(spec, results_dir=results_dir, seeds=list(seeds) or None,
+        for recipe, spec, want in zip(recipes, specs, todo):
+            if not want:  # --missing: every seed is recorded already
+                by_recipe.append([])
+                continue
+            by_recipe.append(run_recipe(spec, results_dir=results_dir, seeds=want,
                                         recipe_path=str(recipe), resume=resume, reuse=reuse,
                                         log=(lambda _: None) if quiet else (lambda m: click.echo(m, err=True))))
     for spec, paths in zip(specs, by_recipe):
+        if not paths:  # --missing and nothing left to run: no table to print
+            continue
         table = summary_rows(paths)
         cols = ["seed", "role", "component", "HR@10", "NDCG@10", "HR@20", "NDCG@20", "latency_ms_p50", "params"]
         cols = [c for c in cols if any(c in r for r in table)]
@@ -123,6 +137,17 @@ def run(recipes: tuple[Path, ...], overrides: tuple[str, ...], seeds: tuple[int,
             click.echo(line)
     paths = [p for group in by_recipe for p in group]
     click.echo(f"\n{len(paths)} record(s) in {results_dir / 'runs'}; `mmbench leaderboard --results-dir {results_dir}`")
+
+
+def _unrecorded(spec: Any, seeds: list[int], results_dir: Path) -> list[int]:
+    """The seeds of ``seeds`` that ``results_dir`` holds no record of for this recipe (name and hash)."""
+    from mmbench.runner.tune import recorded
+
+    have = recorded(results_dir, spec, seeds)
+    if have:
+        click.echo(f"{spec.name}: seed(s) {sorted(have)} already recorded in {results_dir / 'runs' / spec.name}, "
+                   f"not run again (--missing)", err=True)
+    return [s for s in seeds if s not in have]
 
 
 @main.command()

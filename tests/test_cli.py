@@ -192,3 +192,20 @@ def test_run_several_recipes_validates_all_before_running_any(cli, tmp_path):
     assert good.exit_code == 0, good.output
     assert "\none\n" in good.output and "\ntwo\n" in good.output and "2 record(s)" in good.output
     assert sorted(p.parent.name for p in (res / "runs").rglob("*.json")) == ["one", "two"]
+
+
+def test_run_missing_runs_only_unrecorded_seeds(cli, tmp_path):
+    recipe = tmp_path / "cont.yaml"
+    recipe.write_text("schema_version: 1\ndataset: {name: amazon-beauty, params: {max_users: 200}}\n"
+                      "student: {name: mf, params: {dim: 8}}\ntrain: {epochs: 1, batch_size: 512}\nseeds: [0, 1]\n")
+    res = tmp_path / "res"
+    assert cli("run", str(recipe), "--seed", "0", "--results-dir", str(res), "-q").exit_code == 0
+    cont = cli("run", str(recipe), "--missing", "--results-dir", str(res), "-q")
+    assert cont.exit_code == 0, cont.output
+    assert "seed(s) [0] already recorded" in cont.output and "1 record(s)" in cont.output
+    assert sorted(json.loads(p.read_text())["seed"] for p in (res / "runs" / "cont").glob("*.json")) == [0, 1]
+    done = cli("run", str(recipe), "--missing", "--results-dir", str(res), "-q")
+    assert done.exit_code == 0 and "0 record(s)" in done.output  # every seed recorded: nothing runs
+    changed = cli("run", str(recipe), "--missing", "--set", "student.params.dim=4", "--results-dir", str(res), "-q")
+    assert "2 record(s)" in changed.output  # another recipe hash: its seeds are not recorded yet
+    assert len(list((res / "runs" / "cont").glob("*.json"))) == 4

@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-.venv/bin}
 export OMP_NUM_THREADS=1 RAY_AUTH_MODE=token RAY_USAGE_STATS_ENABLED=0
+export RAY_AUTH_TOKEN="${RAY_AUTH_TOKEN:-$(python3 -c "import secrets; print(secrets.token_hex(32))")}"  # a fresh machine has no ~/.ray/auth_token
 export MMBENCH_CACHE_DIR=${MMBENCH_CACHE_DIR:-$(mktemp -d)}
 out=results/demo/freedom-ray-two-nodes
 study=$out/sweeps/tune-tiktok-freedom-ray

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import sqlite3
@@ -75,8 +76,12 @@ def _second_node_raylet() -> psutil.Process:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    """A Ray head (1 CPU) and a second Ray node (1 CPU, resource `mmbench_second_node`), both on this machine."""
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token", "OMP_NUM_THREADS": "1"}
+    """A Ray head (1 CPU) and a second Ray node (1 CPU, resource `mmbench_second_node`), both on this machine.
+
+    Token auth with a token of the fixture's own (``RAY_AUTH_TOKEN``): a fresh machine has no ``~/.ray/auth_token``,
+    and ``ray start`` with ``RAY_AUTH_MODE=token`` refuses to start without one."""
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "token",
+           "RAY_AUTH_TOKEN": secrets.token_hex(32), "OMP_NUM_THREADS": "1"}
     port = _free_port()
     address = f"127.0.0.1:{port}"
     try:
