@@ -23,7 +23,9 @@ from mmbench.results.tables import FORMATS, View
 from mmbench.results.tables import select_columns as _select
 
 KEY = ("recipe", "dataset", "split", "role", "component")
-_METRIC_COL = re.compile(r"^(?P<label>[A-Za-z]+)@(?P<k>\d+)$")
+# a metric column, optionally of a test slice: NDCG@20, NDCG@20[cold] (mmbench.runner.slices)
+_METRIC_COL = re.compile(r"^(?P<label>[A-Za-z]+)@(?P<k>\d+)(\[(?P<slice>cold|warm)\])?$")
+_SLICE_ORDER = {None: 0, "cold": 1, "warm": 2}
 EXTRA = {"latency_ms_p50": False, "latency_ms_p95": False, "latency_enc_ms_p50": False, "params": False}
 # robustness columns: ΔNDCG@10[no-text@50%] (relative change), AUC-NDCG@10[no-text] (mean relative metric)
 # and the headline's ΔNDCG@10@50%
@@ -49,11 +51,11 @@ def _metric_order(columns: set[str]) -> list[str]:
     preferred = ["HR", "NDCG", "Recall", "MRR"]
     rank = {lab: i for i, lab in enumerate(preferred + [lab for lab in labels if lab not in preferred])}
 
-    def key(col: str) -> tuple[int, str, int]:
+    def key(col: str) -> tuple[int, str, int, int]:
         m = _METRIC_COL.match(col)
         if m:
-            return (rank.get(m["label"], 99), m["label"], int(m["k"]))
-        return (100 if _ROBUST_COL.match(col) else 101, col, 0)
+            return (rank.get(m["label"], 99), m["label"], int(m["k"]), _SLICE_ORDER[m["slice"]])
+        return (100 if _ROBUST_COL.match(col) else 101, col, 0, 0)
 
     return sorted(columns, key=key)
 
@@ -113,7 +115,7 @@ def rows(records: Sequence[RunRecord], metric: str = "NDCG@10") -> list[dict[str
     groups: dict[tuple[str, ...], list[dict[str, float]]] = defaultdict(list)
     for recipe, rec in recipe_labels(records):
         for m in rec.models:
-            values = dict(m.metrics["test"])
+            values = m.test_values()
             values.update(model_columns(m, metric))
             if m.latency:
                 for col in ("latency_ms_p50", "latency_ms_p95", "latency_enc_ms_p50"):

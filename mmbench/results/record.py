@@ -54,6 +54,16 @@ class ModelResult(_Record):
                                     "reused from an identical earlier training (mmbench.runner.model_cache)")
     robustness: dict[str, Any] | None = Field(None, description="test metrics under missing modalities "
                                                "(mmbench.runner.robustness)")
+    slices: dict[str, dict[str, Any]] | None = Field(None, description="test metrics on the pairs of cold items "
+                                                     "(no train interaction) and of warm ones: {slice: {pairs, "
+                                                     "users, metrics}} (mmbench.runner.slices)")
+
+    def test_values(self) -> dict[str, float]:
+        """The test metrics plus one column per slice metric, e.g. ``NDCG@20[cold]``."""
+        out = dict(self.metrics["test"])
+        for name, part in (self.slices or {}).items():
+            out.update({f"{col}[{name}]": value for col, value in part["metrics"].items()})
+        return out
 
 
 class RunRecord(_Record):

@@ -19,7 +19,8 @@ from mmbench.results.tables import View
 
 TUNING_KEY = ("dataset", "split", "recipe", "role", "component")
 #: the test metrics shown beside the view's metric (when evaluated); ``--columns`` picks among them
-SHOWN = ("HR@10", "NDCG@10", "HR@20", "NDCG@20", "Recall@20")
+# the cold/warm columns exist only on datasets whose test part has items without train interactions
+SHOWN = ("HR@10", "NDCG@10", "HR@20", "NDCG@20", "Recall@20", "NDCG@20[cold]", "NDCG@20[warm]")
 _INFO = ("budget", "study", "study valid", "budgets in dataset")
 EMPTY = "No run records found."
 
@@ -71,7 +72,7 @@ def tuning_rows(records: Sequence[RunRecord], metric: str = "NDCG@10") -> list[d
         for m in rec.models:
             tuning = model_spec(rec, m).get("tuning")
             groups[(rec.dataset.key, rec.dataset.split, recipe, m.role, m.component)].append(
-                (tuning, {c: m.metrics["test"][c] for c in wanted if c in m.metrics["test"]}))
+                (tuning, {c: v for c, v in m.test_values().items() if c in wanted}))
     budgets: dict[tuple[str, str], set[tuple[Any, ...]]] = defaultdict(set)
     for key, runs in groups.items():
         if runs[0][0] or tunable(key[3], key[4]):  # popularity has no budget to compare

@@ -67,7 +67,8 @@ def evaluate(score: Scorer, split: Split, part: str, *, metrics: Sequence[str], 
 
 
 def evaluate_users(score: Scorer, split: Split, part: str, *, metrics: Sequence[str], ks: Sequence[int],
-                   batch_size: int = 4096) -> tuple[np.ndarray, dict[str, torch.Tensor]]:
+                   batch_size: int = 4096, keep: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, dict[str, torch.Tensor]]:
     """Each metric@K per user, for paired comparisons of two models on the same users.
 
     Args:
@@ -77,6 +78,9 @@ def evaluate_users(score: Scorer, split: Split, part: str, *, metrics: Sequence[
         metrics: registered metric names, e.g. ``["hr", "ndcg"]``.
         ks: cut-offs.
         batch_size: users scored per call of ``score``; results do not depend on it.
+        keep: a slice of the part (bool per pair of ``part``): only these pairs are targets; the part's other
+            pairs are masked like history, so they are neither targets nor candidates (a user's metric on a
+            slice ranks its slice targets among the items it has not interacted with).
 
     Returns:
         ``(users, values)``: the users that have targets in ``part``, in increasing order, and for each column
@@ -86,6 +90,12 @@ def evaluate_users(score: Scorer, split: Split, part: str, *, metrics: Sequence[
         raise ValueError(f"part must be 'valid' or 'test', got {part!r}")
     targets = split.valid if part == "valid" else split.test
     history = split.train if part == "valid" else _concat([split.train, split.valid])
+    if keep is not None:
+        keep = np.asarray(keep, dtype=bool)
+        if keep.shape != (len(targets),):
+            raise ValueError(f"keep has shape {keep.shape}; expected ({len(targets)},), one flag per {part} pair")
+        history = _concat([history, Pairs(targets.user[~keep], targets.item[~keep])])
+        targets = Pairs(targets.user[keep], targets.item[keep])
     n_users, n_items = split.n_users, split.n_items
     t_keys, h_keys = targets.keys(n_items), history.keys(n_items)
     # distinct history pairs (a repeated interaction is masked once), minus the targets: a target is never masked

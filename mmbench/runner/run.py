@@ -33,6 +33,7 @@ from mmbench.runner.distill import Distiller
 from mmbench.runner.features import ModalityFeatures, extract_all, request_encoder
 from mmbench.runner.robustness import condition_modalities, evaluate_robustness
 from mmbench.runner.serving import serving_scorer
+from mmbench.runner.slices import evaluate_slices
 from mmbench.runner.train import Checkpoint, fit, seed_everything
 
 Log = Callable[[str], None]
@@ -185,6 +186,7 @@ def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log
     _, per_user = evaluate_users(served.score, split, "test", metrics=ev.metrics, ks=ev.ks, batch_size=ev.batch_size)
     test = {col: float(v.mean()) for col, v in per_user.items()}  # exactly evaluate()'s means
     test_s = time.perf_counter() - t0
+    slices = evaluate_slices(served.score, split, metrics=ev.metrics, ks=ev.ks, batch_size=ev.batch_size)
     lat = ev.latency
     latency = None
     if lat.enabled:
@@ -223,7 +225,7 @@ def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log
         items=items.info() if items is not None else None,
         served="folded adapter" if served is not model else None, resumed_from_epoch=fitted.resumed_from or None,
         cache_key=key, reused_from=key if key and reused else None,
-        robustness=robustness)
+        robustness=robustness, slices=slices or None)
     return result, model, per_user
 
 

@@ -529,3 +529,20 @@ def test_a_record_with_a_repeated_role_and_component_is_refused():
     twice = record("quickstart", 0, [model("baseline", "mf", QS_POP), model("baseline", "mf", QS_POP)])
     with pytest.raises(ResultsError, match="two models with the same role and component"):
         rows([twice])
+
+
+def test_cold_and_warm_slices_become_columns_beside_their_metric() -> None:
+    recs = []
+    for seed, cold in enumerate((0.01, 0.03)):
+        m = model("teacher", "freedom", {"NDCG@20": 0.05, "HR@20": 0.1}, params=10)
+        m.slices = {"cold": {"pairs": 4, "users": 4, "metrics": {"NDCG@20": cold, "HR@20": 0.02}},
+                    "warm": {"pairs": 96, "users": 90, "metrics": {"NDCG@20": 0.06, "HR@20": 0.12}}}
+        recs.append(record("r", seed, [m]))
+    row = rows(recs)[0]
+    values = [c for c in row if not c.endswith("_ci95")][6:]
+    assert values == ["HR@20", "HR@20[cold]", "HR@20[warm]", "NDCG@20", "NDCG@20[cold]", "NDCG@20[warm]", "params"]
+    assert row["NDCG@20[cold]"] == pytest.approx(0.02) and row["NDCG@20[warm]"] == pytest.approx(0.06)
+    assert higher_is_better("NDCG@20[cold]") is True
+    # a seed without slices (an older record) leaves the slice columns out rather than averaging fewer seeds
+    recs[1].models[0].slices = None
+    assert "NDCG@20[cold]" not in rows(recs)[0]

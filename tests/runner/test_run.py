@@ -48,6 +48,10 @@ def test_run_writes_one_complete_record_per_seed(recipe_path, tmp_path):
         assert set(m.metrics) == {"valid", "test"}
         assert {"HR@5", "HR@10", "HR@20", "NDCG@5", "NDCG@10", "NDCG@20"} <= set(m.metrics["test"])
         assert m.latency["latency_ms_p50"] > 0 and m.latency["device"] == "cpu"
+        # 300 users leave some test items without a train interaction: the cold / warm slices are recorded
+        cold, warm = m.slices["cold"], m.slices["warm"]
+        assert cold["pairs"] > 0 and cold["pairs"] + warm["pairs"] == rec.dataset.card["split"]["test"]
+        assert set(cold["metrics"]) == set(warm["metrics"]) == set(m.metrics["test"])
     assert roles["student"].size["params"] == 8 * (300 + rec.dataset.card["items"])
     assert roles["baseline"].size["params"] == 0
     json.loads(paths[0].read_text())  # plain JSON on disk
