@@ -51,13 +51,28 @@ def _space_text(space: dict[str, Any]) -> str:
     return describe_space({k: parse_dimension(v) for k, v in space.items()}) or "-"
 
 
+def _show(entry: Any) -> str:
+    """One component in full: its whole docstring (for a ported model, the fidelity notes), params and space."""
+    import inspect
+
+    d = describe(entry)
+    lines = [f"{entry.kind} {entry.name}  ({entry.origin})", "", inspect.getdoc(entry.obj) or entry.summary, "",
+             f"params: {_params_text(d['params']) or '-'}"]
+    if "search_space" in d:
+        lines.append(f"search space: {_space_text(d['search_space'])}")
+    return "\n".join(lines)
+
+
 @click.command(name="ls")
 @click.argument("kind", required=False)
+@click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (kind, name, origin, summary, params).")
 @click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import a plugin module (repeatable).")
 @_friendly
-def ls(kind: str | None, as_json: bool, plugins: tuple[str, ...]) -> None:
-    """List registered components of every kind, or of KIND (e.g. `mmbench ls student`)."""
+def ls(kind: str | None, name: str | None, as_json: bool, plugins: tuple[str, ...]) -> None:
+    """List registered components of every kind, or of KIND (e.g. `mmbench ls student`); with NAME too
+    (`mmbench ls teacher bm3`), show that one in full: its documentation (a ported model's fidelity notes:
+    source, commit, what was checked and every difference), params and search space."""
     _load(plugins)
     from tabulate import tabulate
 
@@ -65,6 +80,10 @@ def ls(kind: str | None, as_json: bool, plugins: tuple[str, ...]) -> None:
     from mmbench.registry import plugin_failures
 
     regs = [registry_of(kind)] if kind else list(KINDS.values())
+    if name is not None:
+        entry = regs[0].entry(name)  # an unknown name: the registry's error, with close matches
+        click.echo(json.dumps(describe(entry), indent=2) if as_json else _show(entry))
+        return
     if as_json:
         click.echo(json.dumps([describe(e) for r in regs for e in r.entries()], indent=2))
     else:

@@ -57,6 +57,16 @@ def test_ls_kind_json(cli):
     assert mf["summary"].startswith("BPR-MF")
 
 
+def test_ls_teachers_are_the_seven_and_one_shows_its_fidelity_notes(cli):
+    rows = json.loads(cli("ls", "teacher", "--json").output)
+    assert sorted(r["name"] for r in rows) == ["bm3", "freedom", "lgmrec", "mgcn", "mm-gnn", "smore", "vbpr"]
+    out = cli("ls", "teacher", "smore").output
+    assert out.startswith("teacher smore  (mmbench/components/teachers/smore.py:")
+    assert "Fidelity" in out and "e775373b" in out and "search space: n_ui_layers ∈ {3, 4}" in out
+    result = cli("ls", "teacher", "smor")
+    assert result.exit_code == 2 and "Did you mean 'smore'" in result.output and "Traceback" not in result.output
+
+
 def test_ls_unknown_kind_exits_2(cli):
     result = cli("ls", "studnt")
     assert result.exit_code == 2 and "Did you mean 'student'" in result.output and "Traceback" not in result.output

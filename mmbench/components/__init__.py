@@ -15,7 +15,8 @@ from mmbench.components.students import lightgcn, mf, pop  # noqa: F401  student
 # students: recbole/bpr, recbole/dgcf, recbole/ease, recbole/itemknn, recbole/lightgcn, recbole/multivae,
 # recbole/ngcf, recbole/pop, recbole/sgl, recbole/simplex, recbole/slimelastic, recbole/spectralcf
 from mmbench.components.students import recbole  # noqa: F401
-from mmbench.components.teachers import freedom, mm_gnn, vbpr  # noqa: F401  teachers: freedom, mm-gnn, vbpr
+# teachers: bm3, freedom, lgmrec, mgcn, mm-gnn, smore, vbpr
+from mmbench.components.teachers import bm3, freedom, lgmrec, mgcn, mm_gnn, smore, vbpr  # noqa: F401
 from mmbench.components.fusion import concat, cross_attention, gated  # noqa: F401  fusion: concat, cross-attention, gated
 # imputers: learned-token, mean, neighbor-mean, zero
 from mmbench.components.imputers import learned_token, mean, neighbor_mean, zero  # noqa: F401

@@ -42,7 +42,7 @@ def test_sweep_validates(path):
 
 
 STUDIES = [p for p in SWEEPS if p.name.startswith("tune-")]
-SUITE_MODELS = {"lightgcn", "mf", "ease", "freedom", "mmgnn", "vbpr"}
+SUITE_MODELS = {"lightgcn", "mf", "ease", "freedom", "mmgnn", "vbpr", "bm3", "mgcn", "lgmrec", "smore"}
 
 
 def test_every_model_of_a_dataset_gets_the_same_tuning_budget():

@@ -1,4 +1,4 @@
-"""Teachers (mm-gnn, freedom, vbpr): contract on a tiny graph, FREEDOM's two graphs, VBPR's score, learning."""
+"""Teachers (mm-gnn, freedom, vbpr, bm3, mgcn, lgmrec, smore): contract on a tiny graph, FREEDOM's two graphs, VBPR's score, learning."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 import mmbench.components.fusion.cross_attention  # noqa: F401  registers mm-gnn's default fusion
 from mmbench.components._graph import bipartite_adjacency
 from mmbench.components._items import ItemSide
-from mmbench.components.teachers import freedom, mm_gnn, vbpr  # noqa: F401  registers the teachers
+from mmbench.components.teachers import bm3, freedom, lgmrec, mgcn, mm_gnn, smore, vbpr  # noqa: F401  registers them
 from mmbench.components.teachers.freedom import FreedomTeacher, modality_weights
 from mmbench.components.teachers.vbpr import VBPRTeacher
 from mmbench.data.load import load_dataset
@@ -20,7 +20,7 @@ from mmbench.kinds import TEACHERS
 from mmbench.recipe.schema import EvalSpec, TrainSpec
 from mmbench.runner.train import fit, seed_everything
 
-NAMES = ["mm-gnn", "freedom", "vbpr"]
+NAMES = ["mm-gnn", "freedom", "vbpr", "bm3", "mgcn", "lgmrec", "smore"]
 N_USERS, N_ITEMS = 30, 25
 
 
