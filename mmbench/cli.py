@@ -187,13 +187,16 @@ def validate(recipes: tuple[Path, ...], overrides: tuple[str, ...], plugins: tup
 @click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True, help="Folder whose runs/ holds the run records.")
 @click.option("--format", "fmt", type=click.Choice(["md", "csv", "json", "html"]), default="md", show_default=True)
-@click.option("--view", type=click.Choice(["models", "kd", "robustness", "headline", "tuning"]), default="models",
-              show_default=True,
+@click.option("--view", type=click.Choice(["models", "kd", "robustness", "headline", "tuning", "datasets"]),
+              default="models", show_default=True,
               help="models: one row per model; kd: the distillation report (retention, gain, ratios, paired tests); "
                    "robustness: the metric at every missing-modality rate; headline: teacher, KD student and "
-                   "no-KD student of every KD recipe (accuracy, latency, size, Δ at 50% missing).")
+                   "no-KD student of every KD recipe (accuracy, latency, size, Δ at 50% missing); tuning: each "
+                   "model's tuning budget beside its test metrics; datasets: every tuned model across the "
+                   "datasets, with Δ over the tuned LightGCN and its cold- and warm-item metric.")
 @click.option("--metric", default="NDCG@10", show_default=True,
-              help="The metric of the kd and robustness views, of the headline's Δ column and of the plots.")
+              help="The metric of the kd, robustness, tuning and datasets views, of the headline's Δ column and "
+                   "of the plots.")
 @click.option("--recipe", "recipes", multiple=True, metavar="PATTERN",
               help="Only recipes whose name matches this shell-style glob, e.g. --recipe 'beauty-*' "
                    "(repeatable; applies to every view and to --plot).")

@@ -146,6 +146,7 @@ def _model_order(values: list[str]) -> list[str]:
 
 
 def _view(name: str, metric: str = "NDCG@10") -> View:
+    from mmbench.results.cross import cross_view
     from mmbench.results.headline import headline_view
     from mmbench.results.kd import KD_KEY, kd_rows
     from mmbench.results.robustness import ROBUST_KEY, robustness_rows
@@ -168,13 +169,14 @@ def _view(name: str, metric: str = "NDCG@10") -> View:
                            "No robustness results found (enable eval.robustness in a recipe with encoders)."),
         "headline": headline_view(metric),
         "tuning": tuning_view(metric),
+        "datasets": cross_view(metric),
     }
     if name not in views:
         raise ResultsError(f"unknown leaderboard view {name!r}; views: {', '.join(views)}")
     return views[name]
 
 
-VIEWS = ("models", "kd", "robustness", "headline", "tuning")
+VIEWS = ("models", "kd", "robustness", "headline", "tuning", "datasets")
 
 
 def table(records: Sequence[RunRecord], view: str = "models", metric: str = "NDCG@10") -> tuple[View, list[dict[str, Any]]]:
