@@ -36,7 +36,8 @@ def tuned_models(rec: RunRecord) -> list[tuple[str, ModelResult]]:
     triple = kd_triple(rec.models)
     if triple is not None:
         teacher, student, _ = triple
-        return [(f"KD {student.component} ← {teacher.component}", student)]
+        adapter = " + adapter" if student.params.get("adapter") else ""  # it reads features: another model
+        return [(f"KD {student.component}{adapter} ← {teacher.component}", student)]
     study = f"tune-{name.removesuffix('-tuned')}"
     return [(m.component, m) for m in rec.models if (model_spec(rec, m).get("tuning") or {}).get("study") == study]
 

@@ -70,6 +70,17 @@ def test_one_row_per_tuned_model_with_delta_and_slices():
     assert kd["role"] == "KD student" and kd["seeds"] == 1 and "NDCG@20 lastfm" not in kd
 
 
+def test_a_kd_student_with_an_adapter_is_its_own_row():
+    recs = suite()
+    student = model("student", "lightgcn", 0.07, distill={"teacher": "smore"})
+    student.params = {"adapter": True}
+    recs.append(record("tiktok-kd-adapter-tuned", "tiktok", 0, [model("teacher", "smore", 0.06), student,
+                                                                 model("baseline", "lightgcn", 0.04, without_kd_of="student")], {}))
+    rows = by_model(cross_rows(recs, "NDCG@20"))
+    assert rows["KD lightgcn + adapter ← smore"]["NDCG@20 tiktok"] == pytest.approx(0.07)
+    assert rows["KD lightgcn ← smore"]["NDCG@20 tiktok"] == pytest.approx(0.05)
+
+
 def test_tuned_models_picks_the_studys_model_only():
     rec = suite()[1]
     assert [(label, m.component) for label, m in tuned_models(rec)] == [("smore", "smore")]
