@@ -85,3 +85,13 @@ def test_the_tuned_kd_recipe_distils_the_best_tuned_teacher_on_valid_into_the_tu
         if other.teacher is not None and other.teacher.tuning is not None:
             teachers[tuned] = other.teacher.tuning["valid"]["value"]
     assert included == max(teachers, key=teachers.get), f"best teacher on valid: {teachers}"
+
+
+@pytest.mark.parametrize("path", sorted(ROOT.glob("*/kd-adapter-tuned.yaml")), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_adapter_kd_recipe_distils_the_teacher_of_kd_tuned_into_the_tuned_student_with_an_adapter(path):
+    raw, _ = read_yaml(path)
+    other, _ = read_yaml(path.parent / "kd-tuned.yaml")
+    assert (path.parent / raw["include"]).resolve() == (path.parent / other["include"]).resolve()
+    recipe, plain = load_recipe(path), load_recipe(path.parent / "kd-tuned.yaml")
+    assert recipe.student.params == {**plain.student.params, "adapter": True}
+    assert recipe.distill == plain.distill and recipe.encoders

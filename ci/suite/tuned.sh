@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The fair leaderboard of one or more datasets, from scratch or from wherever it stopped:
+#   ci/suite/tuned.sh tiktok lastfm beauty        (dataset names as in recipes/sweeps/tune-<dataset>-<model>.yaml)
+# 1. every tuning study of the dataset (recipes/sweeps/tune-<dataset>-*.yaml; a study resumes from its storage and
+#    skips when its budget is spent), which writes recipes/tuned/<dataset dir>/<dataset>-<model>.yaml;
+# 2. every tuned recipe with 5 seeds (--missing: only the seeds without a record);
+# 3. the tuned KD recipes (recipes/<dataset>/kd-*tuned.yaml), once the recipes they include exist.
+# Each step runs as Ray tasks on 2 local workers (MMBENCH_SUITE_BACKEND="--backend local" to run in-process).
+# Start it from a clean checkout (records say whether the tree was dirty), e.g. a `git worktree`.
+set -u
+backend=${MMBENCH_SUITE_BACKEND:-"--backend ray --workers 2"}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+status=0
+for ds in "$@"; do
+  dir=$ds; [ "$ds" = beauty ] && dir=amazon-beauty
+  for sweep in recipes/sweeps/tune-"$ds"-*.yaml; do
+    echo "=== $(date -u +%FT%T) study $sweep"
+    mmbench sweep "$sweep" $backend || { echo "FAILED $sweep"; status=1; }
+  done
+  for recipe in recipes/tuned/"$dir"/"$ds"-*.yaml recipes/"$ds"/kd-*tuned.yaml; do
+    [ -f "$recipe" ] || continue
+    echo "=== $(date -u +%FT%T) run $recipe"
+    mmbench run "$recipe" --missing $backend || { echo "FAILED $recipe"; status=1; }
+  done
+done
+echo "=== $(date -u +%FT%T) done (status $status)"
+exit $status
