@@ -1,0 +1,49 @@
+"""Regenerate the committed leaderboards and the README's generated blocks from the run records.
+
+Run from the repository root after committing new records: `python ci/suite/regenerate.py`. The README blocks
+between `<!-- NAME -->` markers (the studies table, the fair per-recipe tables, the cross-dataset tables) are
+replaced; `tests/results/test_committed_results.py` checks the leaderboard files.
+"""
+import re
+import subprocess
+import sys
+
+M = [sys.executable, "-m", "mmbench"]
+
+
+def run(*args: str) -> str:
+    return subprocess.run([*M, *args], check=True, capture_output=True, text=True).stdout
+
+
+for view, out in [("models", "leaderboard.md"), ("headline", "leaderboard-headline.md"), ("kd", "leaderboard-kd.md"),
+                  ("robustness", "leaderboard-robustness.md")]:
+    run("leaderboard", "--view", view, "--format", "md", "-o", f"results/{out}")
+run("leaderboard", "--view", "models", "--format", "json", "-o", "results/leaderboard.json")
+run("leaderboard", "--view", "tuning", "--format", "md", "-o", "results/leaderboard-tuning.md")
+run("leaderboard", "--view", "tuning", "--format", "md", "--recipe", "*-tuned", "-o", "results/leaderboard-tuned.md")
+run("leaderboard", "--format", "html", "-o", "results/leaderboard.html")
+run("leaderboard", "--view", "datasets", "--metric", "NDCG@20", "--format", "md", "-o", "results/leaderboard-datasets.md")
+
+readme = open("README.md").read()
+
+
+def block(name: str, text: str) -> None:
+    global readme
+    pat = re.compile(rf"(<!-- {name} -->\n).*?(<!-- /{name} -->)", re.S)
+    assert pat.search(readme), name
+    readme = pat.sub(lambda m: m.group(1) + text.rstrip("\n") + "\n" + m.group(2), readme)
+
+
+block("studies-table", run("studies"))
+fair = run("leaderboard", "--view", "tuning", "--recipe", "*-tuned", "--columns",
+           "budget,NDCG@10,NDCG@20,Recall@20", "--format", "md")
+fair = fair.replace("## ", "#### ")
+fair = fair[:fair.rfind("\n\n")]  # drop the view's note: the README says it in its own words
+block("fair-tables", fair)
+for metric in ("NDCG@10", "NDCG@20"):
+    text = run("leaderboard", "--view", "datasets", "--metric", metric, "--format", "md")
+    text = text.split("\n", 2)[2]  # drop the section title
+    text = text[:text.rfind("\n\n")]
+    block(f"datasets-{metric}", text)
+open("README.md", "w").write(readme)
+print("regenerated")
