@@ -81,6 +81,16 @@ class TrainSpec(_Strict):
     select_metric: str = "NDCG@10"
     distill_users: PositiveInt = Field(1024, description="KD students: batch users per step that get the "
                                        "distillation term (distinct users of the batch, at random)")
+    negatives: Literal["all", "warm"] = Field(
+        "all", description="where BPR negatives come from: `all` items the user has no train pair with (the usual "
+        "protocol), or only `warm` ones (items with a train interaction), so that an item new at test time is "
+        "never trained as a negative and keeps the score its features give it")
+
+
+#: Train settings added after results were recorded, with their defaults: a model's resolved ``train`` leaves
+#: them out while they are at the default, so that adding one re-keys no existing recipe hash (every other
+#: field is resolved explicitly, defaults included).
+ADDED_TRAIN_DEFAULTS: dict[str, Any] = {"negatives": "all"}
 
 
 class ModelSpec(ComponentSpec):

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from mmbench.kinds import DATASETS, DISTILL_LOSSES, ENCODERS, FUSIONS, IMPUTERS, METRICS, STUDENTS, TEACHERS
 from mmbench.params import check_params, did_you_mean, format_loc
-from mmbench.recipe.schema import SCHEMA_VERSION, Recipe, TrainSpec
+from mmbench.recipe.schema import ADDED_TRAIN_DEFAULTS, SCHEMA_VERSION, Recipe, TrainSpec
 from mmbench.registry import Registry, RegistryError, import_plugin, plugin_failures
 
 Path_ = tuple[Any, ...]
@@ -280,5 +280,6 @@ def resolve(raw: dict[str, Any], resolved_params: dict[Path_, dict[str, Any]], n
         node = data
         for part in loc:
             node = node[part]
-        node["train"] = recipe.train_for(spec).model_dump()
+        train = recipe.train_for(spec).model_dump()
+        node["train"] = {k: v for k, v in train.items() if ADDED_TRAIN_DEFAULTS.get(k, object()) != v}
     return Recipe.model_validate(data)

@@ -39,30 +39,43 @@ def train_keys(graph: TrainGraph) -> torch.Tensor:
 
 
 def sample_unseen(keys: torch.Tensor, n_items: int, users: torch.Tensor,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
-    """One item per entry of ``users`` (any shape), uniform over the items the user has no train pair with.
+                  generator: torch.Generator | None = None, pool: torch.Tensor | None = None) -> torch.Tensor:
+    """One item per entry of ``users`` (any shape), uniform over the items the user has no train pair with
+    (over those of ``pool``, sorted item ids, when given).
 
     Vectorised: draw all, then redraw only the collisions with train pairs (a user owning every item is
     impossible to fix; after 100 rounds the rare remainder is kept).
     """
-    items = torch.randint(n_items, users.shape, generator=generator)
+    def draw(shape: tuple[int, ...]) -> torch.Tensor:
+        if pool is None:
+            return torch.randint(n_items, shape, generator=generator)
+        return pool[torch.randint(len(pool), shape, generator=generator)]
+
+    items = draw(tuple(users.shape))
     for _ in range(100):
         wanted = users * n_items + items
         bad = keys[torch.searchsorted(keys, wanted).clamp(max=len(keys) - 1)] == wanted
         if not bad.any():
             break
-        items[bad] = torch.randint(n_items, (int(bad.sum()),), generator=generator)
+        items[bad] = draw((int(bad.sum()),))
     return items
 
 
 class BPRSampler:
-    """Epochs of (user, positive, negative) batches; negatives avoid the user's train items, vectorised."""
+    """Epochs of (user, positive, negative) batches; negatives avoid the user's train items, vectorised.
 
-    def __init__(self, graph: TrainGraph, generator: torch.Generator) -> None:
+    ``negatives="warm"`` draws them only from items with a train interaction (``TrainSpec.negatives``): with
+    ``"all"``, an item that has none (cold) is only ever a negative, and training pushes its score down.
+    """
+
+    def __init__(self, graph: TrainGraph, generator: torch.Generator, negatives: str = "all") -> None:
+        if negatives not in ("all", "warm"):
+            raise ValueError(f"negatives must be 'all' or 'warm', got {negatives!r}")
         self.n_items = graph.n_items
         self.users = torch.as_tensor(graph.user, dtype=torch.long)
         self.items = torch.as_tensor(graph.item, dtype=torch.long)
         self.keys = train_keys(graph)
+        self.pool = torch.unique(self.items) if negatives == "warm" else None
         self.gen = generator
 
     def epoch(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
@@ -70,7 +83,7 @@ class BPRSampler:
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             users = self.users[idx]
-            yield users, self.items[idx], sample_unseen(self.keys, self.n_items, users, self.gen)
+            yield users, self.items[idx], sample_unseen(self.keys, self.n_items, users, self.gen, self.pool)
 
 
 @dataclass
@@ -151,8 +164,11 @@ def fit(model: nn.Module, split: Split, train: TrainSpec, ev: EvalSpec, *, seed:
     if distiller is not None:
         params += [p for p in distiller.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay)
-    sampler = BPRSampler(split.graph, torch.Generator().manual_seed(seed))
+    sampler = BPRSampler(split.graph, torch.Generator().manual_seed(seed), train.negatives)
     own_batches = getattr(model, "train_batches", None)
+    if callable(own_batches) and train.negatives != "all":
+        raise ValueError(f"train.negatives: {train.negatives} cannot apply to {type(model).__name__}: it trains on "
+                         "its own data loader and draws its own negatives; remove the setting for this model")
     if callable(own_batches) and checkpoint is not None:
         # the model's own data pipeline (e.g. RecBole's loader) keeps RNG state no checkpoint holds: a resumed
         # run would not end where an uninterrupted one does, so such a model always trains from scratch

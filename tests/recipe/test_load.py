@@ -169,6 +169,19 @@ def test_hash_survives_new_optional_schema_fields_but_not_param_defaults(tmp_pat
         params_model.cache_clear()
 
 
+def test_a_train_setting_added_later_rekeys_nothing_at_its_default(tmp_path):
+    """Every model's train settings are resolved in full; ``ADDED_TRAIN_DEFAULTS`` keeps a new field out of the
+    hash while it is at its default, so adding one does not orphan the recorded results."""
+    from mmbench.recipe.schema import ADDED_TRAIN_DEFAULTS
+
+    base = load_recipe(write(tmp_path, "a.yaml", BASE))
+    assert "negatives" in ADDED_TRAIN_DEFAULTS and "negatives" not in base.student.train
+    spelled = load_recipe(write(tmp_path, "b.yaml", BASE), ["student.train.negatives=all", "train.negatives=all"])
+    warm = load_recipe(write(tmp_path, "c.yaml", BASE), ["student.train.negatives=warm"])
+    assert recipe_hash(spelled) == recipe_hash(base) != recipe_hash(warm)
+    assert base.train_for(base.student).negatives == "all" and warm.train_for(warm.student).negatives == "warm"
+
+
 @pytest.mark.parametrize("stem", ["_draft", "Beauty_KD", "kd--rrd"])
 def test_file_name_that_is_no_recipe_name_needs_a_name_field(tmp_path, stem):
     with pytest.raises(RecipeError) as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -147,3 +148,49 @@ def test_seed_everything_selects_deterministic_kernels():
     seed_everything(0)
     assert torch.are_deterministic_algorithms_enabled()
     assert torch.is_deterministic_algorithms_warn_only_enabled()
+
+
+def test_warm_negatives_never_draw_an_item_without_train_interactions(small_split):
+    graph = small_split.graph
+    cold = graph.item_counts() == 0
+    assert cold.sum() > 10  # the fixture has items seen only in valid / test
+    positives = set(zip(graph.user.tolist(), graph.item.tolist()))
+    drawn = {"all": set(), "warm": set()}
+    for mode in drawn:
+        sampler = BPRSampler(graph, torch.Generator().manual_seed(0), mode)
+        for _ in range(20):
+            for users, pos, neg in sampler.epoch(512):
+                assert not any((u, n) in positives for u, n in zip(users.tolist(), neg.tolist()))
+                drawn[mode].update(neg.tolist())
+    assert not any(cold[i] for i in drawn["warm"])
+    assert drawn["warm"] == set(np.flatnonzero(~cold).tolist())  # every warm item can be a negative
+    assert any(cold[i] for i in drawn["all"])
+
+
+def test_warm_negatives_leave_a_cold_items_embedding_untrained(small_split):
+    """With the default negatives a cold item's row is pushed by every draw of it; with warm ones nothing
+    touches it (MF's L2 term only covers the batch's rows)."""
+    cold = torch.as_tensor(small_split.graph.item_counts() == 0)
+    rows = {}
+    for mode in ("all", "warm"):
+        seed_everything(0)
+        model = MFStudent(small_split.graph, dim=16)
+        start = model.item.weight.detach().clone()
+        spec = TrainSpec(epochs=2, batch_size=256, lr=0.01, eval_every=1, patience=10, negatives=mode)
+        fit(model, small_split, spec, EV, seed=0)
+        rows[mode] = (model.item.weight.detach() - start)[cold].abs().amax().item()
+    assert rows["warm"] == 0.0 and rows["all"] > 1e-3
+
+
+def test_warm_negatives_refused_for_a_model_with_its_own_loader(small_split):
+    class OwnLoader(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def train_batches(self, batch_size):
+            raise AssertionError("never reached")
+
+    spec = TrainSpec(epochs=1, negatives="warm")
+    with pytest.raises(ValueError, match="negatives: warm cannot apply to OwnLoader.*own data loader"):
+        fit(OwnLoader(), small_split, spec, EV, seed=0)
