@@ -96,13 +96,3 @@ def test_the_adapter_kd_recipe_distils_the_teacher_of_kd_tuned_into_the_tuned_st
     assert recipe.student.params == {**plain.student.params, "adapter": True}
     assert recipe.distill == plain.distill and recipe.encoders
 
-
-@pytest.mark.parametrize("path", sorted(ROOT.glob("*/kd-adapter-warm.yaml")), ids=lambda p: str(p.relative_to(ROOT)))
-def test_the_warm_negatives_recipe_is_the_adapter_kd_recipe_but_for_the_students_negatives(path):
-    recipe, adapter = load_recipe(path), load_recipe(path.parent / "kd-adapter-tuned.yaml")
-    assert recipe.train_for(recipe.student).negatives == "warm"
-    assert recipe.train_for(recipe.teacher).negatives == "all"  # the teacher is kd-tuned's, trained as there
-    same = {"name", "description", "student"}
-    assert recipe.model_dump(exclude=same) == adapter.model_dump(exclude=same)
-    student, other = recipe.student.model_dump(), adapter.student.model_dump()
-    assert student.pop("train") == {**other.pop("train"), "negatives": "warm"} and student == other
