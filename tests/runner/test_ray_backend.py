@@ -74,6 +74,38 @@ def _second_node_raylet() -> psutil.Process:
     raise AssertionError("the second node's raylet is not running")
 
 
+def _session_processes(session: str, port: int) -> list[psutil.Process]:
+    """Every process of one Ray session: those naming its session folder (GCS, raylets, agents, monitors) or its
+    GCS port (the client server), and their children (the workers, renamed ``ray::…``)."""
+    own = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            cmd = " ".join(proc.info["cmdline"] or [])
+            if session in cmd or ("ray" in cmd and f":{port} " in f"{cmd} "):
+                own.append(proc)
+        except psutil.Error:
+            continue
+    kids = []
+    for proc in own:
+        try:
+            kids += proc.children(recursive=True)
+        except psutil.Error:
+            continue
+    return list({p.pid: p for p in own + kids}.values())
+
+
+def _stop_session(session: str, port: int) -> None:
+    """Stop this fixture's cluster only: `ray stop` would also kill every other Ray cluster on the machine (a
+    user's running study)."""
+    procs = _session_processes(session, port)
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(procs, timeout=30)
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A Ray head (1 CPU) and a second Ray node (1 CPU, resource `mmbench_second_node`), both on this machine.
@@ -84,15 +116,20 @@ def cluster(tmp_path_factory):
            "RAY_AUTH_TOKEN": secrets.token_hex(32), "OMP_NUM_THREADS": "1"}
     port = _free_port()
     address = f"127.0.0.1:{port}"
+    session = None
     try:
         subprocess.run([RAY, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
                         "--disable-usage-stats"], env=env, check=True, capture_output=True, timeout=120)
+        session = Path(os.path.realpath("/tmp/ray/session_latest")).name  # the session `ray start --head` made
+        assert session.startswith("session_"), session
         subprocess.run([RAY, "start", f"--address={address}", "--num-cpus=1",
                         '--resources={"mmbench_second_node": 1}'], env=env, check=True, capture_output=True,
                        timeout=120)
         yield address, env
     finally:
-        subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        if session is not None:
+            _stop_session(session, port)
+            assert not _session_processes(session, port), "the fixture's cluster outlived its teardown"
 
 
 def _folder(tmp_path: Path) -> Path:

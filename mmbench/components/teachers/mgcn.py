@@ -65,7 +65,7 @@ class MGCNTeacher(EmbeddingRecommender):
         d080d5a1475bfa0e3668ead6c28815a2dedd3ad2. ``ci/fidelity/mgcn.py`` loads the official class with the
         same weights (40 users × 30 items, image 16-d + text 24-d, fine-tuned features perturbed; 3 seeds, cl_loss
         up to 0.1, reg_weight up to 1e-2): max abs difference of the k-NN graphs 1.2e-7, ``full_sort_predict`` vs
-        ``score`` 3e-8 (scores ≈ 0.15), training loss 0, gradients of every shared parameter 5.4e-9 (largest
+        ``score`` 3e-8 (scores ≈ 0.15), training loss 0, gradients of every shared parameter 5.1e-9 (largest
         gradient 8.7e-3), all float32.
         Differences: (1) MMRec decays the learning rate by 0.96^(epoch/50); mmbench's trainer has no scheduler.
         (2) The L2 term is divided by the batch's length, MMRec's by the configured ``train_batch_size``: they
@@ -79,7 +79,7 @@ class MGCNTeacher(EmbeddingRecommender):
         self-loop only (MMRec would divide by a zero norm); it is rebuilt when a robustness condition changes it.
         (5) MMRec caches the k-NN graphs in ``image_adj_10_True.pt`` files; nothing is written here. (6) Duplicate
         train edges count once. (7) InfoNCE as a log-sum-exp with its own backward (``_base.info_nce``; same value and gradients, no exp
-        overflow, half the time).
+        overflow, under half the time).
     """
 
     search_space = {"cl_loss": Choice(0.001, 0.01, 0.1)}  # MMRec's grid (hyper_parameters: ["cl_loss"])
