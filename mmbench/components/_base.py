@@ -21,21 +21,28 @@ def l2(*tensors: torch.Tensor) -> torch.Tensor:
     return sum(t.square().sum() for t in tensors) / len(tensors[0])  # type: ignore[return-value]
 
 
-class _InBatchInfoNCE(torch.autograd.Function):
-    """Mean in-batch InfoNCE of row-normalised views, forward and backward in the fewest passes over B × B.
+class _InfoNCE(torch.autograd.Function):
+    """InfoNCE of normalised rows, forward and backward in the fewest passes over the B × N logits.
 
-    ``a`` comes already divided by the temperature, so every logit lies in ``[-bound, bound]`` with ``bound`` =
-    1 / temperature. While ``exp(bound)`` cannot overflow float32 (``bound`` ≤ 80) the exponentials are taken
-    as they are; otherwise each row is shifted by its maximum first (log-sum-exp). The unnormalised
-    exponentials and their row sums are kept for the backward, whose gradients are ``(P - I) b / B`` and
-    ``(P - I)ᵀ a / B`` with ``P`` the row softmax: three matrix products, two B × B allocations fewer and three
-    elementwise passes over the logits in all, where autograd through ``cross_entropy(a @ b.T / τ)`` makes
-    about ten. The backward works in place, so it runs once per forward (training never needs more).
+    Row i of ``a`` (already divided by the temperature) has its positive at row ``targets[i]`` of ``b`` (row i
+    when ``targets`` is None: an in-batch InfoNCE of row-aligned views) and every other row of ``b`` as a
+    negative; the loss is the sum over rows times ``scale`` (1 / B for a mean). Every logit lies in
+    ``[-bound, bound]``, ``bound`` = 1 / temperature: while ``exp(bound)`` cannot overflow float32 (``bound`` ≤
+    80) the exponentials are taken as they are, otherwise each row is shifted by its maximum first
+    (log-sum-exp). The unnormalised exponentials and their row sums are kept for the backward, whose gradients
+    are ``scale (P - Y) b`` and ``scale (P - Y)ᵀ a`` with ``P`` the row softmax and ``Y`` the positives' one-hot
+    rows: three matrix products, no B × N allocation besides the logits and three elementwise passes over them,
+    where autograd through ``cross_entropy(a @ b.T / τ)`` makes about ten. The backward works in place, so it
+    runs once per forward (training never needs more).
     """
 
     @staticmethod
-    def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor, bound: float) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor, targets: torch.Tensor | None, bound: float,  # type: ignore[override]
+                scale: float) -> torch.Tensor:
         logits = a @ b.T
+        rows = torch.arange(len(a), device=a.device)
+        cols = rows if targets is None else targets
+        positive = (a * b[cols]).sum(1)
         if bound <= 80.0:
             top = None
             p = logits.exp_()
@@ -44,21 +51,22 @@ class _InBatchInfoNCE(torch.autograd.Function):
             p = logits.sub_(top).exp_()
         total = p.sum(dim=1, keepdim=True)
         lse = total.log() if top is None else top + total.log()
-        loss = lse.squeeze(1).sub((a * b).sum(1)).mean()
-        ctx.save_for_backward(a, b, p, total)
+        loss = lse.squeeze(1).sub(positive).sum() * scale
+        ctx.save_for_backward(a, b, p, total, cols)
+        ctx.scale = scale
         return loss
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None, None, None]:  # type: ignore[override]
         if getattr(ctx, "spent", False):
             raise RuntimeError("info_nce: a second backward through the same loss is not supported (the first one "
-                               "reused the kept B × B exponentials in place); compute the loss again instead")
+                               "reused the kept exponentials in place); compute the loss again instead")
         ctx.spent = True
-        a, b, p, total = ctx.saved_tensors
-        w = grad / a.shape[0]
-        d = p.mul_(w / total)  # in place: a fresh B × B tensor costs as much as a matrix product here
-        d.diagonal().sub_(w)
-        return d @ b, d.T @ a, None
+        a, b, p, total, cols = ctx.saved_tensors
+        w = grad * ctx.scale
+        d = p.mul_(w / total)  # in place: a fresh B × N tensor costs as much as a matrix product here
+        d[torch.arange(len(a), device=a.device), cols] -= w
+        return d @ b, d.T @ a, None, None, None
 
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -70,7 +78,18 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tens
     under half the time (0.15 s against 0.33 s at B = 4,096, d = 64, one CPU thread, forward and backward):
     the B × B logits dominate these models' training steps on a CPU.
     """
-    return _InBatchInfoNCE.apply(F.normalize(a, dim=1) / temperature, F.normalize(b, dim=1), 1.0 / temperature)
+    return _InfoNCE.apply(F.normalize(a, dim=1) / temperature, F.normalize(b, dim=1), None, 1.0 / temperature,
+                          1.0 / len(a))
+
+
+def table_info_nce(anchor: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Summed InfoNCE of each ``anchor`` row against every row of ``table``, its positive at ``targets``.
+
+    Equals ``F.cross_entropy(F.normalize(anchor) @ F.normalize(table).T / temperature, targets, reduction="sum")``
+    (LGMRec's hypergraph contrast over all users or all items) up to float rounding, value and gradients.
+    """
+    return _InfoNCE.apply(F.normalize(anchor, dim=1) / temperature, F.normalize(table, dim=1), targets,
+                          1.0 / temperature, 1.0)
 
 
 class EmbeddingRecommender(nn.Module):

@@ -1,10 +1,11 @@
-"""The shared in-batch InfoNCE (MGCN, SMORE): the reference formula's value and gradients, no overflow."""
+"""The shared InfoNCE (in-batch: MGCN, SMORE; against a whole table: LGMRec): the reference formula's value and
+gradients, no overflow."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from mmbench.components._base import info_nce
+from mmbench.components._base import info_nce, table_info_nce
 
 
 def reference(a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:
@@ -80,3 +81,16 @@ def test_no_overflow_at_a_tiny_temperature():
     assert loss.item() == pytest.approx(F.cross_entropy(logits, torch.arange(16)).item(), rel=1e-4, abs=1e-4)
     loss.backward()
     assert torch.isfinite(a.grad).all()
+
+
+@pytest.mark.parametrize("tau", [0.2, 0.005])
+def test_table_info_nce_matches_summed_cross_entropy_with_repeated_targets(tau):
+    g = torch.Generator().manual_seed(7)
+    table = torch.randn(30, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    anchor_table = torch.randn(30, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    rows = torch.tensor([3, 0, 29, 3, 17, 3, 8])  # a batch repeats users
+    want = F.cross_entropy(F.normalize(anchor_table[rows]) @ F.normalize(table).T / tau, rows, reduction="sum")
+    got = table_info_nce(anchor_table[rows], table, rows, tau)
+    assert got.item() == pytest.approx(want.item(), rel=1e-12)
+    for w, h in zip(torch.autograd.grad(want, [anchor_table, table]), torch.autograd.grad(got, [anchor_table, table])):
+        torch.testing.assert_close(h, w, rtol=1e-9, atol=1e-12)
