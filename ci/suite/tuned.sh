@@ -4,7 +4,8 @@
 # 1. every tuning study of the dataset (recipes/sweeps/tune-<dataset>-*.yaml; a study resumes from its storage and
 #    skips when its budget is spent), which writes recipes/tuned/<dataset dir>/<dataset>-<model>.yaml;
 # 2. every tuned recipe with 5 seeds (--missing: only the seeds without a record);
-# 3. the tuned KD recipes (recipes/<dataset>/kd-*tuned.yaml), once the recipes they include exist.
+# 3. the tuned KD recipes (recipes/<dataset>/kd-*tuned.yaml), once the recipes they include exist; those of the
+#    ported teachers are written by ci/suite/kd_recipes.py as their studies end (commit them with the records).
 # Each step runs as Ray tasks on 2 local workers (MMBENCH_SUITE_BACKEND="--backend local" to run in-process).
 # Start it from a clean checkout (records say whether the tree was dirty), e.g. a `git worktree`.
 set -u
@@ -17,6 +18,7 @@ for ds in "$@"; do
     echo "=== $(date -u +%FT%T) study $sweep"
     mmbench sweep "$sweep" $backend || { echo "FAILED $sweep"; status=1; }
   done
+  python ci/suite/kd_recipes.py "$ds"  # a KD recipe for each ported teacher the studies have tuned
   for recipe in recipes/tuned/"$dir"/"$ds"-*.yaml recipes/"$ds"/kd-*tuned.yaml; do
     [ -f "$recipe" ] || continue
     echo "=== $(date -u +%FT%T) run $recipe"
