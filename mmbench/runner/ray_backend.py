@@ -31,7 +31,11 @@ MAX_RETRIES = 3
 
 
 def connect(address: str | None, workers: int, cpus_per_trial: int, gpus_per_trial: float = 0) -> Any:
-    """Connect to the cluster at ``address`` (or ``RAY_ADDRESS``), else start a local Ray sized for the workers."""
+    """Connect to the cluster at ``address`` (or ``RAY_ADDRESS``), else start a local Ray sized for the workers.
+
+    The local Ray is always a new one (``address="local"``): a bare ``ray.init()`` would join whatever cluster
+    ``ray start`` last left on this machine (``/tmp/ray/ray_current_cluster``), another job's or a dead one, and
+    then refuse the worker count."""
     import ray
 
     if ray.is_initialized():
@@ -44,8 +48,9 @@ def connect(address: str | None, workers: int, cpus_per_trial: int, gpus_per_tri
     if address:
         ray.init(address=address, runtime_env=env, log_to_driver=False, logging_level="warning")
     else:
-        ray.init(num_cpus=workers * cpus_per_trial, num_gpus=int(workers * gpus_per_trial) or None,
-                 runtime_env=env, include_dashboard=False, log_to_driver=False, logging_level="warning")
+        ray.init(address="local", num_cpus=workers * cpus_per_trial,
+                 num_gpus=int(workers * gpus_per_trial) or None, runtime_env=env, include_dashboard=False,
+                 log_to_driver=False, logging_level="warning")
     return ray
 
 

@@ -104,6 +104,10 @@ def _stop_session(session: str, port: int) -> None:
         except psutil.Error:
             pass
     psutil.wait_procs(procs, timeout=30)
+    # what `ray stop` also does: forget the address `ray start --head` recorded, now that nothing serves it
+    current = Path("/tmp/ray/ray_current_cluster")
+    if current.exists() and current.read_text().strip().endswith(f":{port}"):
+        current.unlink()
 
 
 @pytest.fixture(scope="module")
