@@ -109,33 +109,58 @@ def propagate(adj: SparseOp, ego: torch.Tensor, layers: int) -> torch.Tensor:
     return out / (layers + 1)
 
 
-def knn_graph(values: torch.Tensor, available: torch.Tensor, k: int, chunk: int = 2048) -> SparseOp:
-    """FREEDOM's item–item graph: each item's top-``k`` cosine neighbours (itself included), weights 1/k.
+def top_neighbours(values: torch.Tensor, available: torch.Tensor, k: int,
+                   chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The edges every modality k-NN item graph starts from: ``(rows, cols, cosine)``.
 
-    Built from features only (no interactions), so it can never leak valid or test edges. Items without the
-    modality get a self-loop only and are nobody's neighbour: a missing feature never creates similarity.
-    Weights follow FREEDOM's ``D^-1/2 A D^-1/2`` with row degrees, which is ``1/k`` on every full row.
+    Each item with the modality gets its top-``k`` cosine neighbours among the items with it (itself included;
+    ``k`` capped at their number); each item without it gets a self-loop only (cosine 1) and is nobody's
+    neighbour, so a missing feature never creates similarity. Built from features only, so it can never leak
+    valid or test edges.
     """
     n = values.shape[0]
     x = torch.nn.functional.normalize(values.float(), dim=1)
     avail = available.bool()
     k = max(1, min(k, int(avail.sum())))
-    rows, cols = [], []
+    rows, cols, sims = [], [], []
     with torch.no_grad():
         for s in range(0, n, chunk):
             sim = x[s:s + chunk] @ x.T
             sim[:, ~avail] = -torch.inf
-            idx = torch.topk(sim, k, dim=1).indices
-            rows.append(torch.arange(s, s + len(idx))[:, None].expand(-1, k).reshape(-1))
-            cols.append(idx.reshape(-1))
-    r, c = torch.cat(rows), torch.cat(cols)
-    keep = avail[r]
-    r, c = r[keep], c[keep]
-    lonely = torch.nonzero(~avail).flatten()
-    r, c = torch.cat([r, lonely]), torch.cat([c, lonely])
+            top = torch.topk(sim, k, dim=1)
+            rows.append(torch.arange(s, s + len(sim), device=x.device)[:, None].expand(-1, k).reshape(-1))
+            cols.append(top.indices.reshape(-1))
+            sims.append(top.values.reshape(-1))
+        r, c, w = torch.cat(rows), torch.cat(cols), torch.cat(sims)
+        keep = avail[r]
+        lonely = torch.nonzero(~avail).flatten()
+        return (torch.cat([r[keep], lonely]), torch.cat([c[keep], lonely]),
+                torch.cat([w[keep], torch.ones(len(lonely), device=w.device)]))
+
+
+def knn_graph(values: torch.Tensor, available: torch.Tensor, k: int, chunk: int = 2048) -> SparseOp:
+    """FREEDOM's item–item graph: the :func:`top_neighbours` edges with weights ``D^-1/2 A D^-1/2`` of the binary
+    graph (row degrees), which is ``1/k`` on every full row."""
+    n = values.shape[0]
+    r, c, _ = top_neighbours(values, available, k, chunk)
     deg = torch.bincount(r, minlength=n).double().clamp(min=1)
     w = (deg[r] ** -0.5 * deg[c] ** -0.5).float()
     return SparseOp.of(r, c, w, (n, n))
+
+
+def similarity_knn(values: torch.Tensor, available: torch.Tensor, k: int,
+                   chunk: int = 2048) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """MGCN's and SMORE's item–item graph as COO ``(rows, cols, weights)``: the :func:`top_neighbours` edges
+    weighted by their cosine ``s_ij``, normalised ``s_ij / sqrt(d_i d_j)`` with ``d`` the row sums of the kept
+    similarities (MMRec's ``build_knn_normalized_graph(..., norm_type='sym')``; unlike FREEDOM's graph the
+    weights are the similarities). A row whose kept similarities sum to ≤ 0 gets weight 0 (MMRec: 0 for a
+    zero sum, NaN for a negative one)."""
+    n = values.shape[0]
+    r, c, w = top_neighbours(values, available, k, chunk)
+    with torch.no_grad():
+        deg = torch.zeros(n, device=w.device).index_add_(0, r, w)
+        d = torch.where(deg > 0, deg.clamp(min=1e-30) ** -0.5, torch.zeros_like(deg))
+        return r, c, d[r] * w * d[c]
 
 
 def mix(ops: list[tuple[float, SparseOp]]) -> SparseOp:

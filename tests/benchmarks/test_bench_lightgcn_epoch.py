@@ -49,9 +49,12 @@ def scope(benchmark) -> int | None:
     return SUBSET if benchmark.disabled else None
 
 
-def mmbench_epoch(model: LightGCNStudent, opt: torch.optim.Optimizer, sampler: BPRSampler) -> float:
-    """One epoch of ``fit``'s BPR steps (no KD, no validation); the mean batch loss."""
+def mmbench_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, sampler: BPRSampler) -> float:
+    """One epoch of ``fit``'s BPR steps (no KD, no validation): ``new_epoch()`` where the model has one (its
+    per-epoch resampling), then the batches; the mean batch loss. The teacher benchmark times the same epoch."""
     model.train()
+    if callable(getattr(model, "new_epoch", None)):
+        model.new_epoch()
     total, steps = 0.0, 0
     for users, pos, neg in sampler.epoch(BATCH):
         loss = model.loss(users, pos, neg)

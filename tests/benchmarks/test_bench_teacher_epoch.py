@@ -30,6 +30,7 @@ from mmbench.recipe.load import load_recipe
 from mmbench.runner.run import prepare
 from mmbench.runner.features import extract_all
 from mmbench.runner.train import BPRSampler, seed_everything
+from test_bench_lightgcn_epoch import mmbench_epoch as epoch  # the same epoch as the LightGCN benchmark
 
 BATCH, LR, SEED, ROUNDS = 4096, 1e-3, 0, 3
 SUBSET = 300  # max_users when benchmarks are disabled
@@ -55,21 +56,6 @@ def build(name: str, split: Split, features: dict[str, tuple[np.ndarray, np.ndar
     if name == "lightgcn":
         return LightGCNStudent(split.graph)
     return TEACHERS.get(name)(split.graph, ItemSide(split.graph, features))
-
-
-def epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, sampler: BPRSampler) -> float:
-    """One epoch of ``fit``'s steps (no KD, no validation); the mean batch loss."""
-    model.train()
-    if callable(getattr(model, "new_epoch", None)):
-        model.new_epoch()
-    total, steps = 0.0, 0
-    for users, pos, neg in sampler.epoch(BATCH):
-        loss = model.loss(users, pos, neg)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        total, steps = total + loss.item(), steps + 1
-    return total / steps
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -9,45 +9,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmbench.components._base import EmbeddingRecommender, bpr_loss, info_nce, l2
-from mmbench.components._graph import SparseOp, bipartite_adjacency, propagate, unique_edges
+from mmbench.components._graph import SparseOp, bipartite_adjacency, propagate, similarity_knn, unique_edges
 from mmbench.components._items import ItemSide, require_features
 from mmbench.data.types import TrainGraph
 from mmbench.kinds import register_teacher
 from mmbench.search_space import Choice
 
 Coo = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # rows, cols, values
-
-
-def similarity_knn(values: torch.Tensor, available: torch.Tensor, k: int, chunk: int = 2048) -> Coo:
-    """SMORE's item–item graph: top-``k`` cosine neighbours (itself included) weighted by their similarity,
-    then ``D^-1/2 S D^-1/2`` with ``D`` the row sums of the kept similarities (MMRec's ``build_sim`` +
-    ``build_knn_normalized_graph(norm_type='sym')``).
-
-    Unlike FREEDOM's graph (:func:`~mmbench.components._graph.knn_graph`) the weights are the similarities, not
-    1/k. Items without the modality get a self-loop only and are nobody's neighbour. A row whose kept
-    similarities sum to ≤ 0 (MMRec: NaN or 0) has no weight.
-    """
-    n = values.shape[0]
-    x = F.normalize(values.float(), dim=1)
-    avail = available.bool()
-    k = max(1, min(k, int(avail.sum())))
-    rows, cols, sims = [], [], []
-    with torch.no_grad():
-        for s in range(0, n, chunk):
-            sim = x[s:s + chunk] @ x.T
-            sim[:, ~avail] = -torch.inf
-            top = torch.topk(sim, k, dim=1)
-            rows.append(torch.arange(s, s + len(sim), device=x.device)[:, None].expand(-1, k).reshape(-1))
-            cols.append(top.indices.reshape(-1))
-            sims.append(top.values.reshape(-1))
-        r, c, w = torch.cat(rows), torch.cat(cols), torch.cat(sims)
-        keep = avail[r]
-        lonely = torch.nonzero(~avail).flatten()
-        r, c = torch.cat([r[keep], lonely]), torch.cat([c[keep], lonely])
-        w = torch.cat([w[keep], torch.ones(len(lonely), device=w.device)])
-        deg = torch.zeros(n, device=w.device).index_add_(0, r, w)
-        d = torch.where(deg > 0, deg.clamp(min=1e-30) ** -0.5, torch.zeros_like(deg))
-        return r, c, d[r] * w * d[c]
 
 
 def max_union(graphs: Sequence[Coo], n: int) -> SparseOp:
