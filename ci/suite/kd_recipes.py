@@ -1,7 +1,9 @@
 """Write recipes/<dataset>/kd-<model>-tuned.yaml for every tuned ported teacher (BM3, MGCN, LGMRec, SMORE) of a
-dataset that kd-tuned.yaml does not already distil: the tuned teacher distilled with rrd (the suite's best KD loss) into the tuned LightGCN, beside the
-same LightGCN without KD. Run from the repository root: ``python ci/suite/kd_recipes.py tiktok lastfm beauty``.
-An existing file is rewritten only if its content would change; ci/suite/tuned.sh calls this after the studies.
+dataset that kd-tuned.yaml does not already distil: the tuned teacher distilled with rrd (the suite's best KD
+loss) into the tuned LightGCN, beside the same LightGCN without KD.
+
+Run from the repository root: ``python ci/suite/kd_recipes.py tiktok lastfm beauty``. A file is rewritten only
+if its content would change; ci/suite/tuned.sh calls this after a dataset's studies.
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ from pathlib import Path
 
 import yaml
 
-#: the ported teachers (their issue asks each distilled); the first three teachers are distilled by kd-tuned.yaml
-#: when best on valid, and by the KD-loss recipes
+#: the ported teachers; mm-gnn, FREEDOM and VBPR are distilled by kd-tuned.yaml when best on valid
 TITLE = {"bm3": "BM3", "mgcn": "MGCN", "lgmrec": "LGMRec", "smore": "SMORE"}
 DATASETS = {"beauty": ("amazon-beauty", "Amazon Beauty"), "tiktok": ("tiktok", "TikTok"), "lastfm": ("lastfm", "Last.fm")}
 

@@ -6,19 +6,11 @@ import torch
 from torch import nn
 
 from mmbench.components._base import EmbeddingRecommender, bpr_loss, info_nce, l2
-from mmbench.components._graph import SparseOp, bipartite_adjacency, propagate, unique_edges
-from mmbench.components._graph import similarity_knn as knn_coo
+from mmbench.components._graph import SparseOp, bipartite_adjacency, propagate, similarity_knn, unique_edges
 from mmbench.components._items import ItemSide, require_features
 from mmbench.data.types import TrainGraph
 from mmbench.kinds import register_teacher
 from mmbench.search_space import Choice
-
-
-def similarity_knn(values: torch.Tensor, available: torch.Tensor, k: int) -> SparseOp:
-    """MGCN's item–item graph (:func:`mmbench.components._graph.similarity_knn`, MMRec's
-    ``build_knn_normalized_graph(..., norm_type='sym')``) as a sparse operator."""
-    n = values.shape[0]
-    return SparseOp.of(*knn_coo(values, available, k), (n, n))
 
 
 @register_teacher("mgcn", features=True)
@@ -27,7 +19,7 @@ class MGCNTeacher(EmbeddingRecommender):
 
     Yu, Tan, Lu & Bao, "Multi-View Graph Convolutional Network for Multimedia Recommendation", ACM MM 2023.
     Per modality m: ``f_m = W_m x_m + b_m``, purified ``p_m = e_i ⊙ σ(G_m f_m)`` (gate driven by the item ID
-    embedding ``e_i``), ``n_mm_layers`` hops over m's frozen similarity k-NN graph ``S_m`` (:func:`similarity_knn`),
+    embedding ``e_i``), ``n_mm_layers`` hops over m's frozen similarity k-NN graph ``S_m`` (:func:`~mmbench.components._graph.similarity_knn`),
     users ``R̂ p_m`` with ``R̂ = D_u^-1/2 R D_i^-1/2``. Behaviour view ``c`` = LightGCN mean over ``n_ui_layers``.
     Fuser: ``α = softmax_m(q(v_m))`` with ``q = Linear–tanh–Linear``, common ``Σ α_m v_m``, specific
     ``σ(P_m c) ⊙ (v_m - common)``, side ``= (common + Σ specific) / (M + 1)``; final ``c + side``. Loss: BPR +
@@ -53,8 +45,8 @@ class MGCNTeacher(EmbeddingRecommender):
         rows (as FREEDOM), and the k-NN graph is built from the item side's features: unavailable items get a
         self-loop only (MMRec would divide by a zero norm); it is rebuilt when a robustness condition changes it.
         (5) MMRec caches the k-NN graphs in ``image_adj_10_True.pt`` files; nothing is written here. (6) Duplicate
-        train edges count once. (7) InfoNCE as a log-sum-exp with its own backward (``_base.info_nce``; same value and gradients, no exp
-        overflow, under half the time).
+        train edges count once. (7) InfoNCE as a log-sum-exp with its own backward (``_base.info_nce``; same
+        value and gradients, no exp overflow, under half the time).
     """
 
     search_space = {"cl_loss": Choice(0.001, 0.01, 0.1)}  # MMRec's grid (hyper_parameters: ["cl_loss"])
@@ -113,7 +105,9 @@ class MGCNTeacher(EmbeddingRecommender):
         key = self.items.condition_key()
         if self._knn is None or self._knn[0] != key:
             values, avail = self.items.frozen()
-            self._knn = (key, {m: similarity_knn(values[m], avail[m], self.knn_k) for m in self.items.names})
+            n = self.graph.n_items
+            self._knn = (key, {m: SparseOp.of(*similarity_knn(values[m], avail[m], self.knn_k), (n, n))
+                               for m in self.items.names})
         return self._knn[1]
 
     def views(self) -> tuple[torch.Tensor, torch.Tensor]:
