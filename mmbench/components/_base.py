@@ -34,11 +34,16 @@ class _InfoNCE(torch.autograd.Function):
     rows: three matrix products, no B × N allocation besides the logits and three elementwise passes over them,
     where autograd through ``cross_entropy(a @ b.T / τ)`` makes about ten. The backward works in place, so it
     runs once per forward (training never needs more).
+
+    ``counts`` (in-batch only) stands for a batch with repeated rows given once each: row i stands for
+    ``counts[i]`` identical rows, as an anchor (its loss term counts that often) and as a negative of every row
+    (its exponential counts that often in each row sum), which is the loss of the batch with its repeats, the
+    products shrunk to the distinct rows.
     """
 
     @staticmethod
     def forward(ctx: Any, a: torch.Tensor, b: torch.Tensor, targets: torch.Tensor | None, bound: float,  # type: ignore[override]
-                scale: float) -> torch.Tensor:
+                scale: float, counts: torch.Tensor | None = None) -> torch.Tensor:
         logits = a @ b.T
         rows = torch.arange(len(a), device=a.device)
         cols = rows if targets is None else targets
@@ -49,24 +54,29 @@ class _InfoNCE(torch.autograd.Function):
         else:
             top = logits.amax(dim=1, keepdim=True)
             p = logits.sub_(top).exp_()
+        if counts is not None:
+            p.mul_(counts)
         total = p.sum(dim=1, keepdim=True)
         lse = total.log() if top is None else top + total.log()
-        loss = lse.squeeze(1).sub(positive).sum() * scale
-        ctx.save_for_backward(a, b, p, total, cols)
+        terms = lse.squeeze(1).sub(positive)
+        loss = (terms if counts is None else terms * counts).sum() * scale
+        ctx.save_for_backward(a, b, p, total, cols, counts)
         ctx.scale = scale
         return loss
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None, None, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None, None, None, None]:  # type: ignore[override]
         if getattr(ctx, "spent", False):
             raise RuntimeError("info_nce: a second backward through the same loss is not supported (the first one "
                                "reused the kept exponentials in place); compute the loss again instead")
         ctx.spent = True
-        a, b, p, total, cols = ctx.saved_tensors
+        a, b, p, total, cols, counts = ctx.saved_tensors
         w = grad * ctx.scale
+        if counts is not None:
+            w = (w * counts)[:, None]
         d = p.mul_(w / total)  # in place: a fresh B × N tensor costs as much as a matrix product here
-        d[torch.arange(len(a), device=a.device), cols] -= w
-        return d @ b, d.T @ a, None, None, None
+        d[torch.arange(len(a), device=a.device), cols] -= w.squeeze(1) if counts is not None else w
+        return d @ b, d.T @ a, None, None, None, None
 
 
 def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -80,6 +90,19 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tens
     """
     return _InfoNCE.apply(F.normalize(a, dim=1) / temperature, F.normalize(b, dim=1), None, 1.0 / temperature,
                           1.0 / len(a))
+
+
+def batch_info_nce(a: torch.Tensor, b: torch.Tensor, rows: torch.Tensor, temperature: float) -> torch.Tensor:
+    """:func:`info_nce` of ``a[rows]`` against ``b[rows]`` (row-aligned tables, a batch's user or item rows), with
+    each distinct row computed once and counted as often as the batch repeats it.
+
+    The same loss, value and gradients up to float rounding (a repeated row is an anchor that often and a
+    negative that often, as in the reference), on a smaller logits matrix: a Beauty batch of 4,096 pairs holds
+    about 85% distinct users and 70% distinct items, so the products shrink to ~0.72× and ~0.49×.
+    """
+    distinct, counts = torch.unique(rows, return_counts=True)
+    return _InfoNCE.apply(F.normalize(a[distinct], dim=1) / temperature, F.normalize(b[distinct], dim=1), None,
+                          1.0 / temperature, 1.0 / len(rows), counts.to(a.dtype))
 
 
 def table_info_nce(anchor: torch.Tensor, table: torch.Tensor, targets: torch.Tensor, temperature: float) -> torch.Tensor:

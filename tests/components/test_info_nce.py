@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mmbench.components._base import info_nce, table_info_nce
+from mmbench.components._base import batch_info_nce, info_nce, table_info_nce
 
 
 def reference(a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:
@@ -94,3 +94,29 @@ def test_table_info_nce_matches_summed_cross_entropy_with_repeated_targets(tau):
     assert got.item() == pytest.approx(want.item(), rel=1e-12)
     for w, h in zip(torch.autograd.grad(want, [anchor_table, table]), torch.autograd.grad(got, [anchor_table, table])):
         torch.testing.assert_close(h, w, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("tau", [0.2, 0.005])
+def test_batch_info_nce_equals_the_loss_of_the_batch_with_its_repeats(tau):
+    """A batch repeats users and popular items: each distinct row computed once and weighted by its count gives
+    the reference loss of the full batch, value and gradients (both exponential paths)."""
+    g = torch.Generator().manual_seed(11)
+    a_table = torch.randn(40, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    b_table = torch.randn(40, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    rows = torch.tensor([5, 39, 5, 0, 12, 5, 12, 7, 0, 21, 5])  # 5 four times, 12 and 0 twice, in any order
+    want = reference(a_table[rows], b_table[rows], tau)
+    got = batch_info_nce(a_table, b_table, rows, tau)
+    assert got.item() == pytest.approx(want.item(), rel=1e-12)
+    weight = torch.tensor(0.7, dtype=torch.float64)  # a loss weight reaches the gradients through `grad`
+    for w, h in zip(torch.autograd.grad(want * weight, [a_table, b_table]),
+                    torch.autograd.grad(got * weight, [a_table, b_table])):
+        torch.testing.assert_close(h, w, rtol=1e-9, atol=1e-12)
+
+
+def test_batch_info_nce_without_repeats_is_info_nce():
+    g = torch.Generator().manual_seed(12)
+    a_table = torch.randn(10, 4, generator=g, dtype=torch.float64)
+    b_table = torch.randn(10, 4, generator=g, dtype=torch.float64)
+    rows = torch.tensor([3, 9, 0, 4])
+    assert batch_info_nce(a_table, b_table, rows, 0.3).item() == pytest.approx(
+        info_nce(a_table[rows], b_table[rows], 0.3).item(), rel=1e-13)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mmbench.components._base import EmbeddingRecommender, bpr_loss, info_nce, l2
+from mmbench.components._base import EmbeddingRecommender, batch_info_nce, bpr_loss, l2
 from mmbench.components._graph import SparseOp, bipartite_adjacency, propagate, similarity_knn, unique_edges
 from mmbench.components._items import ItemSide, require_features
 from mmbench.data.types import TrainGraph
@@ -45,8 +45,9 @@ class MGCNTeacher(EmbeddingRecommender):
         rows (as FREEDOM), and the k-NN graph is built from the item side's features: unavailable items get a
         self-loop only (MMRec would divide by a zero norm); it is rebuilt when a robustness condition changes it.
         (5) MMRec caches the k-NN graphs in ``image_adj_10_True.pt`` files; nothing is written here. (6) Duplicate
-        train edges count once. (7) InfoNCE as a log-sum-exp with its own backward (``_base.info_nce``; same
-        value and gradients, no exp overflow, under half the time).
+        train edges count once. (7) InfoNCE as a log-sum-exp with its own backward, over the batch's distinct
+        rows weighted by their counts (``_base.batch_info_nce``; same value and gradients, no exp overflow, the
+        logits shrunk to the distinct rows).
     """
 
     search_space = {"cl_loss": Choice(0.001, 0.01, 0.1)}  # MMRec's grid (hyper_parameters: ["cl_loss"])
@@ -142,7 +143,7 @@ class MGCNTeacher(EmbeddingRecommender):
         u, i = (content + side).split([n_users, self.graph.n_items])
         loss = bpr_loss(u[users], i[pos], i[neg]) + self.reg_weight / 2 * l2(u[users], i[pos], i[neg])
         if self.cl_loss:
-            cl = (info_nce(side[n_users + pos], content[n_users + pos], self.temperature)
-                  + info_nce(side[users], content[users], self.temperature))
+            cl = (batch_info_nce(side, content, n_users + pos, self.temperature)
+                  + batch_info_nce(side, content, users, self.temperature))
             loss = loss + self.cl_loss * cl
         return loss
