@@ -4,8 +4,10 @@
 # 1. every tuning study of the dataset (recipes/sweeps/tune-<dataset>-*.yaml; a study resumes from its storage and
 #    skips when its budget is spent), which writes recipes/tuned/<dataset dir>/<dataset>-<model>.yaml;
 # 2. every tuned recipe with 5 seeds (--missing: only the seeds without a record);
-# 3. the tuned KD recipes (recipes/<dataset>/kd-*tuned.yaml), once the recipes they include exist; those of the
-#    ported teachers are written by ci/suite/kd_recipes.py as their studies end (commit them with the records).
+# 3. the tuned KD recipes (recipes/<dataset>/kd-*tuned.yaml), once the recipes they include exist: before the runs,
+#    ci/suite/kd_recipes.py points kd-tuned.yaml (and kd-adapter-tuned.yaml) at the best tuned teacher on valid
+#    once every teacher study has ended, and writes kd-<model>-tuned.yaml for the other ported teachers (commit
+#    them with the records).
 # Each step runs as Ray tasks on 2 local workers (MMBENCH_SUITE_BACKEND="--backend local" to run in-process).
 # Start it from a clean checkout (records say whether the tree was dirty), e.g. a `git worktree`.
 set -u
