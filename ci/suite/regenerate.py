@@ -2,7 +2,8 @@
 
 Run from the repository root after committing new records: `python ci/suite/regenerate.py`. The README blocks
 between `<!-- NAME -->` markers (the studies table, the fair per-recipe tables, the cross-dataset tables) are
-replaced; `tests/results/test_committed_results.py` checks the leaderboard files.
+replaced (and the ported teachers' status table); `tests/results/test_committed_results.py` checks the
+leaderboard files.
 """
 import re
 import subprocess
@@ -45,5 +46,42 @@ for metric in ("NDCG@10", "NDCG@20"):
     text = text.split("\n", 2)[2]  # drop the section title
     text = text[:text.rfind("\n\n")]
     block(f"datasets-{metric}", text)
+
+
+def ported_status() -> str:
+    """Where each ported teacher stands per dataset: its study, the seeds of its tuned recipe and of its KD recipe."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    def seeds(name: str) -> int:
+        return len({json.loads(f.read_text())["seed"] for f in Path("results/runs", name).glob("*.json")})
+
+    rows = ["| dataset | BM3 | MGCN | LGMRec | SMORE |", "|---|---|---|---|---|"]
+    for ds, tdir in (("tiktok", "tiktok"), ("lastfm", "lastfm"), ("beauty", "amazon-beauty")):
+        kd_tuned = Path(f"recipes/{ds}/kd-tuned.yaml")
+        distilled = Path(yaml.safe_load(kd_tuned.read_text())["include"]).stem if kd_tuned.exists() else ""
+        cells = []
+        for model in ("bm3", "mgcn", "lgmrec", "smore"):
+            summary = Path(f"results/sweeps/tune-{ds}-{model}/summary.json")
+            if not summary.exists():
+                cells.append("queued")
+                continue
+            s = json.loads(summary.read_text())
+            ended = s["ended"]["complete"] + s["ended"]["pruned"] + s["ended"]["fail"]
+            cell = f"study {ended}/{s['budget']['trials']}"
+            if s.get("best"):
+                cell += f" (valid {s['best']['value']:.4f})"
+            if ended >= s["budget"]["trials"]:
+                cell += f" · {seeds(f'{ds}-{model}-tuned')}/5 seeds"
+                kd = f"{ds}-kd-tuned" if distilled == f"{ds}-{model}" else f"{ds}-kd-{model}-tuned"
+                cell += f" · KD ({kd.removeprefix(ds + '-')}) {seeds(kd)}/5 seeds"
+            cells.append(cell)
+        rows.append(f"| {tdir} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+block("ported-status", ported_status())
 open("README.md", "w").write(readme)
 print("regenerated")
