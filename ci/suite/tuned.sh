@@ -7,7 +7,8 @@
 # 3. the tuned KD recipes (recipes/<dataset>/kd-*tuned.yaml), once the recipes they include exist: before the runs,
 #    ci/suite/kd_recipes.py points kd-tuned.yaml (and kd-adapter-tuned.yaml) at the best tuned teacher on valid
 #    once every teacher study has ended, and writes kd-<model>-tuned.yaml for the other ported teachers (commit
-#    them with the records).
+#    them with the records). If that changes a tracked recipe, the dataset's runs wait for it to be committed (a
+#    record made meanwhile would say its tree was dirty).
 # Each step runs as Ray tasks on 2 local workers (MMBENCH_SUITE_BACKEND="--backend local" to run in-process).
 # Start it from a clean checkout (records say whether the tree was dirty), e.g. a `git worktree`.
 set -u
@@ -20,7 +21,16 @@ for ds in "$@"; do
     echo "=== $(date -u +%FT%T) study $sweep"
     mmbench sweep "$sweep" $backend || { echo "FAILED $sweep"; status=1; }
   done
+  before=$(git status --porcelain --untracked-files=no -- . ':(exclude)results')
   python ci/suite/kd_recipes.py "$ds"  # a KD recipe for each ported teacher the studies have tuned
+  if [ "$(git status --porcelain --untracked-files=no -- . ':(exclude)results')" != "$before" ]; then
+    # a rewritten kd-tuned.yaml is a tracked recipe: every record made now would say the tree was dirty
+    echo "=== $(date -u +%FT%T) $ds: kd_recipes.py changed tracked recipes; commit them, then re-run" \
+         "ci/suite/tuned.sh $ds (its runs are skipped until then)"
+    git status --short --untracked-files=no -- recipes
+    status=1
+    continue
+  fi
   for recipe in recipes/tuned/"$dir"/"$ds"-*.yaml recipes/"$ds"/kd-*tuned.yaml; do
     [ -f "$recipe" ] || continue
     echo "=== $(date -u +%FT%T) run $recipe"
