@@ -71,9 +71,16 @@ def test_every_model_of_a_dataset_gets_the_same_tuning_budget():
 
 
 @pytest.mark.parametrize("path", sorted(ROOT.glob("*/kd-tuned.yaml")), ids=lambda p: str(p.relative_to(ROOT)))
-def test_the_tuned_kd_recipe_distils_the_best_tuned_teacher_on_valid_into_the_tuned_student(path):
-    """Its teacher is the equally tuned teacher with the best study value on valid (never test), among every
-    ended teacher study of the dataset; its student and the no-KD twin carry the tuned LightGCN's settings."""
+def test_the_tuned_kd_recipe_distils_the_best_tuned_teacher_on_valid_into_the_tuned_student(path, monkeypatch):
+    """Its teacher is the equally tuned teacher with the best study value on valid (never test), among the
+    dataset's tuned teachers, once every teacher study of the dataset has ended (ci/suite/kd_recipes.py switches
+    it then, not at each ended study); its student and the no-KD twin carry the tuned LightGCN's settings."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("kd_recipes", ROOT.parent / "ci/suite/kd_recipes.py")
+    kd_recipes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(kd_recipes)
+    monkeypatch.chdir(ROOT.parent)
     raw, _ = read_yaml(path)
     included = (path.parent / raw["include"]).resolve()
     recipe = load_recipe(path)
@@ -84,7 +91,9 @@ def test_the_tuned_kd_recipe_distils_the_best_tuned_teacher_on_valid_into_the_tu
         other = load_recipe(tuned)
         if other.teacher is not None and other.teacher.tuning is not None:
             teachers[tuned] = other.teacher.tuning["valid"]["value"]
-    assert included == max(teachers, key=teachers.get), f"best teacher on valid: {teachers}"
+    assert included in teachers
+    if not kd_recipes.teacher_studies_pending(path.parent.name):
+        assert included == max(teachers, key=teachers.get), f"best teacher on valid: {teachers}"
 
 
 @pytest.mark.parametrize("path", sorted(ROOT.glob("*/kd-adapter-tuned.yaml")), ids=lambda p: str(p.relative_to(ROOT)))
