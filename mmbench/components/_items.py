@@ -39,6 +39,14 @@ def require_features(items: ItemSide | None, model: str, why: str, fix: str) -> 
     return items
 
 
+def offset_features(x: torch.Tensor, available: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """Fine-tuned features as a learned ``offset``: ``x + offset`` on available rows, ``x`` on the others (the
+    same values and gradients as ``torch.where``, in one pass over the table when every row is available)."""
+    if bool(available.all()):
+        return x + offset
+    return torch.where(available[:, None], x + offset, x)
+
+
 class ItemSide(nn.Module):
     """Per-modality item features with availability masks, modality dropout and an optional imputer."""
 
@@ -105,7 +113,7 @@ class ItemSide(nn.Module):
             if self.imputers is not None:
                 x = self.imputers[m].impute(x, a, self.graph)
                 a = torch.ones_like(a)
-            else:
+            elif not bool(a.all()):  # all available: the stored features as they are (read-only), no copy
                 x = torch.where(a[:, None], x, torch.zeros((), dtype=x.dtype))
             values[m], avail[m] = x, a
         return values, avail

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmbench.components._items import ItemSide
+from mmbench.components._items import ItemSide, offset_features
 from mmbench.components.imputers.mean import MeanImputer
 from mmbench.data.types import TrainGraph
 
@@ -116,3 +116,29 @@ def test_knn_graph_follows_the_imputer():
     # with the mean image imputed, image-less items get image neighbours: the graph differs
     assert not torch.equal(plain, imputed)
     torch.testing.assert_close(knn.get() @ eye, plain)  # and is rebuilt as before once the imputer is gone
+
+
+@pytest.mark.parametrize("share", [1.0, 0.5, 0.0])
+def test_offset_features_match_the_masked_sum_in_values_and_gradients(share):
+    # fine-tuned features: x + offset on available rows, x elsewhere; one pass when every row is available
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(50, 6, generator=g)
+    available = torch.rand(50, generator=g) < share
+    weight = torch.randn(6, 3, generator=g)
+    ours = torch.randn(50, 6, generator=g).requires_grad_()
+    ref = ours.detach().clone().requires_grad_()
+    got = offset_features(x, available, ours)
+    want = torch.where(available[:, None], x + ref, x)
+    assert torch.equal(got, want)
+    (got @ weight).square().sum().backward()
+    (want @ weight).square().sum().backward()
+    assert torch.equal(ours.grad, ref.grad) and (ours.grad[~available] == 0).all()
+
+
+def test_all_available_features_are_served_as_stored():
+    side = _side().eval()
+    values, _ = side()
+    assert torch.equal(values["text"], side.raw("text")[0])
+    with side.masked({"text": torch.arange(N) >= 10}):
+        masked, avail = side()
+        assert (masked["text"][:10] == 0).all() and torch.equal(masked["text"][10:], side.raw("text")[0][10:])

@@ -8,7 +8,7 @@ from torch import nn
 
 from mmbench.components._base import EmbeddingRecommender
 from mmbench.components._graph import bipartite_adjacency, propagate
-from mmbench.components._items import ItemSide, require_features
+from mmbench.components._items import ItemSide, offset_features, require_features
 from mmbench.data.types import TrainGraph
 from mmbench.kinds import register_teacher
 from mmbench.search_space import Choice
@@ -115,7 +115,7 @@ class BM3Teacher(EmbeddingRecommender):
         for m in self.items.names:
             x = values[m]
             if m in self.feature_offset:  # offsets only on rows the item side provides
-                x = torch.where(avail[m][:, None], x + self.feature_offset[m], x)
+                x = offset_features(x, avail[m], self.feature_offset[m])
             out[m] = self.proj[m](x)
         return out, avail
 

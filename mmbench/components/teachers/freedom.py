@@ -9,7 +9,7 @@ from torch import nn
 
 from mmbench.components._base import EmbeddingRecommender, bpr_loss
 from mmbench.components._graph import ModalityKNN, SparseOp, UserItemGraph, propagate
-from mmbench.components._items import ItemSide, require_features
+from mmbench.components._items import ItemSide, offset_features, require_features
 from mmbench.data.types import TrainGraph
 from mmbench.kinds import register_teacher
 from mmbench.search_space import Choice
@@ -120,7 +120,7 @@ class FreedomTeacher(EmbeddingRecommender):
             for m in self.items.names:
                 x = values[m][rows]
                 if m in self.feature_offset:  # offsets only on rows the item side provides
-                    x = torch.where(avail[m][rows, None], x + self.feature_offset[m][rows], x)
+                    x = offset_features(x, avail[m][rows], self.feature_offset[m][rows])
                 f_pos, f_neg = self.proj[m](x).split(len(pos))
                 loss = loss + self.reg_weight * bpr_loss(u[users], f_pos, f_neg)
         return loss

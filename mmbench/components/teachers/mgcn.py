@@ -7,7 +7,7 @@ from torch import nn
 
 from mmbench.components._base import EmbeddingRecommender, batch_info_nce, bpr_loss, l2
 from mmbench.components._graph import SparseOp, bipartite_adjacency, propagate, similarity_knn, unique_edges
-from mmbench.components._items import ItemSide, require_features
+from mmbench.components._items import ItemSide, offset_features, require_features
 from mmbench.data.types import TrainGraph
 from mmbench.kinds import register_teacher
 from mmbench.search_space import Choice
@@ -120,7 +120,7 @@ class MGCNTeacher(EmbeddingRecommender):
         for m in self.items.names:
             x = values[m]
             if m in self.feature_offset:
-                x = torch.where(avail[m][:, None], x + self.feature_offset[m], x)
+                x = offset_features(x, avail[m], self.feature_offset[m])
             h = self.item.weight * torch.sigmoid(self.gate[m](self.proj[m](x)))
             for _ in range(self.n_mm_layers):
                 h = graphs[m] @ h

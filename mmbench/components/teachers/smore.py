@@ -10,7 +10,7 @@ from torch import nn
 
 from mmbench.components._base import EmbeddingRecommender, batch_info_nce, bpr_loss, l2
 from mmbench.components._graph import SparseOp, bipartite_adjacency, propagate, similarity_knn, unique_edges
-from mmbench.components._items import ItemSide, require_features
+from mmbench.components._items import ItemSide, offset_features, require_features
 from mmbench.data.types import TrainGraph
 from mmbench.kinds import register_teacher
 from mmbench.search_space import Choice
@@ -165,7 +165,7 @@ class SMORETeacher(EmbeddingRecommender):
         for m in self.names:
             x = values[m]
             if m in self.feature_offset:  # offsets only on rows the item side provides
-                x = torch.where(avail[m][:, None], x + self.feature_offset[m], x)
+                x = offset_features(x, avail[m], self.feature_offset[m])
             spectra[m] = torch.fft.rfft(self.proj[m](x), dim=1, norm="ortho")
         fused_spectrum = spectra[self.names[0]]
         for m in self.names[1:]:
