@@ -8,12 +8,13 @@ import pytest
 
 from mmbench.allocator import keep_freed_memory
 
-_TUNED: list[bool] = []
+MALLOC_TUNED = False
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("benchmark_enable", default=False) and not _TUNED:
-        _TUNED.append(keep_freed_memory())
+    global MALLOC_TUNED
+    if config.getoption("benchmark_enable", default=False):
+        MALLOC_TUNED = keep_freed_memory()
 
 
 @pytest.fixture(autouse=True)
@@ -21,4 +22,4 @@ def _record_allocator(request: pytest.FixtureRequest):
     yield
     bench = request.node.funcargs.get("benchmark")
     if bench is not None and not bench.disabled:
-        bench.extra_info["malloc_tuning"] = bool(_TUNED and _TUNED[0])
+        bench.extra_info["malloc_tuning"] = MALLOC_TUNED
