@@ -32,7 +32,7 @@ from mmbench.runner.evaluate import evaluate_users
 from mmbench.runner.distill import Distiller
 from mmbench.runner.features import ModalityFeatures, extract_all, request_encoder
 from mmbench.runner.robustness import condition_modalities, evaluate_robustness
-from mmbench.runner.serving import serving_scorer
+from mmbench.runner.serving import served_note, serving_scorer
 from mmbench.runner.slices import evaluate_slices
 from mmbench.runner.train import Checkpoint, fit, seed_everything
 
@@ -223,7 +223,7 @@ def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log
                     if fitted.history else {})},
         distill=kd_info, without_kd_of="student" if no_kd_twin else None,
         items=items.info() if items is not None else None,
-        served="folded adapter" if served is not model else None, resumed_from_epoch=fitted.resumed_from or None,
+        served=served_note(model, served), resumed_from_epoch=fitted.resumed_from or None,
         cache_key=key, reused_from=key if key and reused else None,
         robustness=robustness, slices=slices or None)
     return result, model, per_user

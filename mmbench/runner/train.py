@@ -153,9 +153,22 @@ def fit(model: nn.Module, split: Split, train: TrainSpec, ev: EvalSpec, *, seed:
     """
     t0 = time.perf_counter()
 
+    choices = model.serving_choices() if callable(getattr(model, "serving_choices", None)) else []
+
     def validate() -> dict[str, float]:
+        """The validation metrics of the model as it would serve now: with serving choices (e.g. content heads
+        for cold items), each is evaluated and the best on valid is kept (ties keep the earlier)."""
         model.eval()
-        return evaluate(model.score, split, "valid", metrics=ev.metrics, ks=ev.ks, batch_size=ev.batch_size)
+        if len(choices) < 2:
+            return evaluate(model.score, split, "valid", metrics=ev.metrics, ks=ev.ks, batch_size=ev.batch_size)
+        best_k, best_v = 0, {}
+        for k in range(len(choices)):
+            model.serve_choice(k)
+            v = evaluate(model.score, split, "valid", metrics=ev.metrics, ks=ev.ks, batch_size=ev.batch_size)
+            if not best_v or v[train.select_metric] > best_v[train.select_metric]:
+                best_k, best_v = k, v
+        model.serve_choice(best_k)
+        return best_v
 
     if not is_trainable(model) or train.epochs == 0:
         return FitResult(0, 0, "nothing to train" if train.epochs else "epochs: 0", validate(),
@@ -228,6 +241,8 @@ def fit(model: nn.Module, split: Split, train: TrainSpec, ev: EvalSpec, *, seed:
             valid = validate()
             value = valid[train.select_metric]
             row["valid"] = value
+            if len(choices) > 1:
+                row["serving"] = model.served_choice()
             if value > best:
                 best, best_epoch, best_valid, stale = value, epoch, valid, 0
                 best_state = copy.deepcopy(model.state_dict())

@@ -102,6 +102,6 @@ def test_the_adapter_kd_recipe_distils_the_teacher_of_kd_tuned_into_the_tuned_st
     other, _ = read_yaml(path.parent / "kd-tuned.yaml")
     assert (path.parent / raw["include"]).resolve() == (path.parent / other["include"]).resolve()
     recipe, plain = load_recipe(path), load_recipe(path.parent / "kd-tuned.yaml")
-    assert recipe.student.params == {**plain.student.params, "adapter": True}
+    assert recipe.student.params == {**plain.student.params, "adapter": True, "cold_head": [0.0, 0.01, 0.1]}
     assert recipe.distill == plain.distill and recipe.encoders
 

@@ -194,3 +194,51 @@ def test_warm_negatives_refused_for_a_model_with_its_own_loader(small_split):
     spec = TrainSpec(epochs=1, negatives="warm")
     with pytest.raises(ValueError, match="negatives: warm cannot apply to OwnLoader.*own data loader"):
         fit(OwnLoader(), small_split, spec, EV, seed=0)
+
+
+class _Choosy(MFStudent):
+    """An MF whose serving choices are its own tables, an oracle (valid-split popularity) and its own again."""
+
+    def __init__(self, graph, oracle, **kw):
+        super().__init__(graph, **kw)
+        self.oracle = oracle
+        self.register_buffer("choice", torch.tensor(0))
+
+    def serving_choices(self):
+        return ["own", "oracle", "own again"]
+
+    def serve_choice(self, k):
+        self.choice.fill_(k)
+        self._tables = None
+
+    def served_choice(self):
+        return self.serving_choices()[int(self.choice)]
+
+    def embeddings(self):
+        u, i = super().embeddings()
+        if not self.training and int(self.choice) == 1:
+            if self.oracle is None:  # the oracle is off: choice 1 is the own tables too (a three-way tie)
+                return u, i
+            return torch.ones_like(u[:, :1]), self.oracle[:, None]
+        return u, i
+
+
+@pytest.mark.parametrize("oracle", [True, False])
+def test_validation_keeps_the_serving_choice_best_on_valid(small_split, oracle):
+    from mmbench.runner.evaluate import evaluate
+
+    pop = torch.as_tensor(np.bincount(small_split.valid.item, minlength=small_split.n_items), dtype=torch.float32)
+    seed_everything(0)
+    model = _Choosy(small_split.graph, pop if oracle else None, dim=16)
+    spec = TrainSpec(epochs=3, batch_size=256, lr=0.01, eval_every=1, patience=10)
+    result = fit(model, small_split, spec, EV, seed=0)
+    want = "oracle" if oracle else "own"  # ties keep the earlier choice
+    assert [h["serving"] for h in result.history] == [want] * 3
+    assert model.served_choice() == want  # restored with the best state
+    scores = {}
+    for k, label in enumerate(model.serving_choices()):
+        model.serve_choice(k)
+        scores[label] = evaluate(model.score, small_split, "valid", metrics=EV.metrics, ks=EV.ks)["NDCG@10"]
+    assert result.valid["NDCG@10"] == pytest.approx(max(scores.values()), abs=1e-12)
+    if oracle:
+        assert scores["oracle"] > scores["own"]

@@ -1,4 +1,5 @@
-"""The item-side modality adapter of a student (the "distill layer"), folded away after training."""
+"""The item-side modality adapter of a student (the "distill layer"), folded away after training, and the
+content head that gives cold items their vectors."""
 
 from __future__ import annotations
 
@@ -48,3 +49,42 @@ class ItemAdapter(nn.Module):
             return self.forward().detach().clone()
         finally:
             self.train(was)
+
+
+class ContentHead(nn.Module):
+    """Item vectors from content alone, for the items the train graph never saw (DropoutNet-style cold start).
+
+    The same form as :class:`ItemAdapter` (mean of per-modality projections over an item's available
+    modalities), but started at a random direction and read from the features without dropout
+    (:meth:`ItemSide.frozen`): no gradient ever reaches the features or the student, and no draw is taken
+    from the global RNG (its initialisation uses ``generator``), so the student beside it trains exactly as
+    it would alone. Its student trains it against the student's own detached vectors (see
+    :class:`~mmbench.components.students.lightgcn.LightGCNStudent`, ``cold_head``).
+    """
+
+    def __init__(self, items: ItemSide | None, dim: int, *, student: str, generator: torch.Generator) -> None:
+        super().__init__()
+        if items is None or not items.names:
+            have = "no encoders" if items is None else f"no item has {', '.join(items.absent)}"
+            raise MMBenchError(f"{student}: cold_head needs item features, but the recipe has {have}; "
+                               f"fix: add `encoders:` with a modality the dataset has, or remove cold_head")
+        self.items = items
+        with torch.random.fork_rng(devices=[]):  # nn.Linear's own initialisation draws from the global RNG
+            self.proj = nn.ModuleDict({m: nn.Linear(d, dim) for m, d in items.dims.items()})
+        for lin in self.proj.values():
+            nn.init.xavier_uniform_(lin.weight, generator=generator)
+            nn.init.zeros_(lin.bias)
+
+    def forward(self, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """``[len(rows), dim]`` content vectors of ``rows`` (every item when None); zeros for an item with no
+        available modality."""
+        values, avail = self.items.frozen()
+        total = count = None
+        for m, lin in self.proj.items():
+            x, a = values[m], avail[m]
+            if rows is not None:
+                x, a = x[rows], a[rows]
+            part = torch.where(a[:, None], lin(x), torch.zeros((), dtype=x.dtype))
+            total = part if total is None else total + part
+            count = a.float() if count is None else count + a.float()
+        return total / count.clamp(min=1.0)[:, None]

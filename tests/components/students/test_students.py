@@ -124,3 +124,67 @@ def test_without_adapter_folded_is_the_model_itself():
 def test_bad_params():
     with pytest.raises(ValueError, match="layers"):
         LightGCNStudent(_graph(), layers=-1)
+
+
+def _cold_graph() -> TrainGraph:
+    """9 users × 7 items, items 5 and 6 never interacted with (cold)."""
+    g = _graph(n_users=9, n_items=5, n_pairs=25)
+    return TrainGraph(9, 7, g.user, g.item)
+
+
+def _train(model, steps=6):
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=0.05)
+    users, pos, neg = torch.tensor([0, 1, 2, 3]), torch.tensor([0, 2, 3, 4]), torch.tensor([6, 5, 1, 0])
+    for _ in range(steps):
+        opt.zero_grad()
+        model.loss(users, pos, neg).backward()
+        opt.step()
+    return model
+
+
+def test_cold_heads_leave_the_student_exactly_as_it_trains_alone():
+    graph = _cold_graph()
+    models = []
+    for heads in (None, [0.0, 0.1]):
+        torch.manual_seed(0)  # the adapter's modality dropout draws from the global RNG: the heads must not
+        models.append(_train(LightGCNStudent(graph, _items(graph, dropout={"text": 0.5}), dim=4, adapter=True,
+                                             cold_head=heads)))
+    alone, beside = models
+    for name, p in alone.named_parameters():
+        assert torch.equal(p, dict(beside.named_parameters())[name]), name
+    head0 = beside.heads[0].proj["text"].weight
+    assert not torch.equal(head0, beside.heads[1].proj["text"].weight)  # trained apart, with different λ
+    assert beside.serving_choices() == ["no cold head", "cold head λ=0", "cold head λ=0.1"]
+
+
+def test_a_served_cold_head_replaces_only_the_cold_rows_and_folds_into_a_plain_lightgcn():
+    graph = _cold_graph()
+    torch.manual_seed(0)
+    model = _train(LightGCNStudent(graph, _items(graph), dim=4, layers=2, cold_head=[0.0])).eval()
+    all_users = torch.arange(graph.n_users)
+    assert model.served_choice() == "no cold head" and model.folded() is model
+    u0, i0 = model.tables()
+    model.serve_choice(1)
+    u1, i1 = model.tables()  # the cached tables were dropped by the choice
+    torch.testing.assert_close(u1, u0)
+    torch.testing.assert_close(i1[:5], i0[:5])  # warm rows unchanged
+    with torch.no_grad():
+        content = model.heads[0](torch.tensor([5, 6]))
+    torch.testing.assert_close(i1[5:], content)
+    assert not torch.allclose(i1[5:], i0[5:])
+    served = model.folded()
+    assert served is not model and served.heads is None and served.adapter is None
+    torch.testing.assert_close(served.score(all_users), model.score(all_users), atol=1e-6, rtol=1e-5)
+    assert model.served_choice() == "cold head λ=0"
+    with pytest.raises(ValueError, match="out of range"):
+        model.serve_choice(2)
+
+
+def test_cold_heads_choose_nothing_without_cold_items_and_need_features():
+    graph = _graph(n_users=9, n_items=5, n_pairs=40)  # every item has a train interaction
+    assert len(set(graph.item.tolist())) == 5
+    assert LightGCNStudent(graph, _items(graph), dim=4, cold_head=[0.0]).serving_choices() == []
+    with pytest.raises(MMBenchError, match="cold_head needs item features"):
+        LightGCNStudent(graph, None, cold_head=[0.0])
+    with pytest.raises(ValueError, match="cold_head L2 weights"):
+        LightGCNStudent(graph, _items(graph), cold_head=[-1.0])
