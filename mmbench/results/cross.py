@@ -36,8 +36,10 @@ def tuned_models(rec: RunRecord) -> list[tuple[str, ModelResult]]:
     triple = kd_triple(rec.models)
     if triple is not None:
         teacher, student, _ = triple
-        adapter = " + adapter" if student.params.get("adapter") else ""  # it reads features: another model
-        return [(f"KD {student.component}{adapter} ← {teacher.component}", student)]
+        # it reads features (an adapter, content heads for cold items): another model, its own row
+        extra = (" + adapter" if student.params.get("adapter") else "") \
+            + (" + cold heads" if student.params.get("cold_head") else "")
+        return [(f"KD {student.component}{extra} ← {teacher.component}", student)]
     study = f"tune-{name.removesuffix('-tuned')}"
     return [(m.component, m) for m in rec.models if (model_spec(rec, m).get("tuning") or {}).get("study") == study]
 

@@ -79,6 +79,10 @@ def test_a_kd_student_with_an_adapter_is_its_own_row():
     rows = by_model(cross_rows(recs, "NDCG@20"))
     assert rows["KD lightgcn + adapter ← smore"]["NDCG@20 tiktok"] == pytest.approx(0.07)
     assert rows["KD lightgcn ← smore"]["NDCG@20 tiktok"] == pytest.approx(0.05)
+    student.params = {"adapter": True, "cold_head": [0.0, 0.1]}
+    rows = by_model(cross_rows(recs, "NDCG@20"))
+    assert rows["KD lightgcn + adapter + cold heads ← smore"]["NDCG@20 tiktok"] == pytest.approx(0.07)
+    assert "KD lightgcn + adapter ← smore" not in rows
 
 
 def test_tuned_models_picks_the_studys_model_only():
