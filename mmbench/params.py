@@ -24,6 +24,19 @@ from mmbench.registry import ContractError
 REQUIRED: Any = inspect.Parameter.empty
 
 
+class _OffUnlessSet:
+    """Marks a recipe parameter added to a component after results exist, whose default turns the new
+    behaviour off: ``x: Annotated[T, OFF_UNLESS_SET] = None``. At its default it is left out of the resolved
+    params (and so out of the recipe hash: every existing result keeps its key); set to anything else it is
+    resolved and hashed like any other parameter."""
+
+    def __repr__(self) -> str:
+        return "OFF_UNLESS_SET"
+
+
+OFF_UNLESS_SET = _OffUnlessSet()
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     """One recipe parameter: its name, type and default (``REQUIRED`` when it has none)."""
@@ -31,6 +44,7 @@ class ParamSpec:
     name: str
     annotation: Any
     default: Any
+    off_unless_set: bool = False  # see OFF_UNLESS_SET
 
     @property
     def required(self) -> bool:
@@ -74,7 +88,9 @@ def param_specs(obj: object) -> dict[str, ParamSpec]:
     specs = {}
     for p in sig.parameters.values():
         if p.kind is inspect.Parameter.KEYWORD_ONLY:
-            specs[p.name] = ParamSpec(p.name, _resolve(p.annotation, obj, p.name), p.default)
+            ann = _resolve(p.annotation, obj, p.name)
+            off = typing.get_origin(ann) is typing.Annotated and any(m is OFF_UNLESS_SET for m in ann.__metadata__)
+            specs[p.name] = ParamSpec(p.name, typing.get_args(ann)[0] if off else ann, p.default, off)
     return specs
 
 
@@ -126,4 +142,8 @@ def check_params(obj: object, params: Mapping[str, Any], label: str) -> tuple[di
             else:
                 issues.append((loc, f"{err['msg']} (got {err.get('input')!r})"))
         return {}, issues
-    return model.model_dump(), []
+    resolved = model.model_dump()
+    for name, spec in specs.items():  # a later, default-off parameter at its default: as if it did not exist
+        if spec.off_unless_set and name not in params and resolved.get(name) == spec.default:
+            del resolved[name]
+    return resolved, []

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import pytest
 
-from mmbench.params import REQUIRED, check_params, param_specs
+from mmbench.params import OFF_UNLESS_SET, REQUIRED, check_params, param_specs
 
 
 class _Model:
@@ -63,3 +63,33 @@ def test_unresolvable_annotation_is_a_contract_error():
 
     with pytest.raises(ContractError, match="cannot be resolved"):
         param_specs(Broken)
+
+
+class _Later:
+    def __init__(self, graph, *, dim: int = 8, extra: Annotated[list[float] | None, OFF_UNLESS_SET] = None):
+        pass
+
+
+def test_a_later_default_off_param_is_left_out_at_its_default_and_resolved_when_set():
+    spec = param_specs(_Later)["extra"]
+    assert spec.off_unless_set and spec.annotation == (list[float] | None) and not param_specs(_Later)["dim"].off_unless_set
+    assert check_params(_Later, {}, "later") == ({"dim": 8}, [])  # the recipe hash of existing results is unchanged
+    assert check_params(_Later, {"extra": [0.5]}, "later") == ({"dim": 8, "extra": [0.5]}, [])
+    assert check_params(_Later, {"extra": None}, "later") == ({"dim": 8, "extra": None}, [])  # set explicitly
+    _, problems = check_params(_Later, {"extra": "x"}, "later")
+    assert problems and problems[0][0] == ("extra",)
+
+
+def test_adding_lightgcn_cold_head_keeps_every_existing_recipe_hash():
+    import json
+    from pathlib import Path
+
+    import mmbench.components  # noqa: F401
+    from mmbench.recipe.load import load_recipe, recipe_hash
+
+    root = Path(__file__).resolve().parents[1]
+    recipe = load_recipe(root / "recipes/tuned/amazon-beauty/beauty-lightgcn.yaml")
+    assert "cold_head" not in recipe.student.params
+    records = sorted((root / "results/runs/beauty-lightgcn-tuned").glob("*.json"))
+    assert records, "the committed tuned LightGCN records"
+    assert {json.loads(r.read_text())["recipe"]["hash"] for r in records} == {recipe_hash(recipe)}

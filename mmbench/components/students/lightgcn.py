@@ -3,6 +3,8 @@ content heads for cold items."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 import torch
 from torch import nn
@@ -13,6 +15,7 @@ from mmbench.components._items import ItemSide
 from mmbench.components.students._adapter import ContentHead, ItemAdapter
 from mmbench.data.types import TrainGraph
 from mmbench.kinds import register_student
+from mmbench.params import OFF_UNLESS_SET
 from mmbench.search_space import IntRange, LogUniform
 
 
@@ -24,7 +27,8 @@ class LightGCNStudent(EmbeddingRecommender):
     search_space = {"reg": LogUniform(1e-6, 1e-2), "layers": IntRange(1, 4)}
 
     def __init__(self, graph: TrainGraph, items: ItemSide | None = None, *, dim: int = 64, layers: int = 3,
-                 reg: float = 1e-4, adapter: bool = False, cold_head: list[float] | None = None) -> None:
+                 reg: float = 1e-4, adapter: bool = False,
+                 cold_head: Annotated[list[float] | None, OFF_UNLESS_SET] = None) -> None:
         """Args:
             dim: embedding size.
             layers: propagation layers (0 is BPR-MF with LightGCN's regulariser).
