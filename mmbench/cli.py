@@ -83,7 +83,8 @@ def run(recipes: tuple[Path, ...], overrides: tuple[str, ...], seeds: tuple[int,
     """Run recipes: prepare data, train (selecting on valid), test once, write one record per seed.
 
     Several recipes run one after the other (every one is validated first); with --backend ray every
-    (recipe, seed) is a Ray task.
+    (recipe, seed) of every recipe is a Ray task in one pool, so no worker waits for a recipe's last seed (a
+    recipe that reuses models another trains, e.g. a KD recipe and its teacher's, belongs in a later call).
     """
     _load(plugins)
     from tabulate import tabulate
@@ -97,24 +98,23 @@ def run(recipes: tuple[Path, ...], overrides: tuple[str, ...], seeds: tuple[int,
     if missing:
         todo = [_unrecorded(spec, want, results_dir) for spec, want in zip(specs, todo)]
     by_recipe: list[list[Path]] = []
+    failed: list[tuple[int, str]] = []
     if backend == "ray":
         from mmbench.runner.ray_backend import run_jobs_on_ray
 
-        for recipe, spec, want in zip(recipes, specs, todo):
-            jobs = [(spec, seed, results_dir) for seed in want]
-            if not jobs:  # --missing: every seed is recorded already
-                by_recipe.append([])
-                continue
-            by_recipe.append([])
-            for_recipe, failed = run_jobs_on_ray(jobs, address=address, workers=workers,
-                                                 cpus_per_trial=cpus_per_trial, plugins=plugins,
-                                                 progress=lambda m: click.echo(m, err=True),
-                                                 recipe_path=str(recipe), resume=resume, reuse=reuse)
-            by_recipe[-1] += for_recipe
-            for i, error in failed:
-                click.echo(f"{spec.name} seed {jobs[i][1]} FAILED: {error}", err=True)
-            if failed:
-                sys.exit(1)
+        # every (recipe, seed) of every recipe in one pool: no worker idles while another recipe has seeds left
+        jobs = [(spec, seed, results_dir) for spec, want in zip(specs, todo) for seed in want]
+        owner = [k for k, want in enumerate(todo) for _ in want]
+        by_recipe = [[] for _ in specs]
+        if jobs:
+            written, failed = run_jobs_on_ray(jobs, address=address, workers=workers, cpus_per_trial=cpus_per_trial,
+                                              plugins=plugins, progress=lambda m: click.echo(m, err=True),
+                                              recipe_paths=[str(recipes[k]) for k in owner], resume=resume,
+                                              reuse=reuse)
+            for path in written:  # records land in runs/<recipe name>/
+                by_recipe[next(k for k, spec in enumerate(specs) if path.parent.name == spec.name)].append(path)
+        for i, error in failed:
+            click.echo(f"{jobs[i][0].name} seed {jobs[i][1]} FAILED: {error}", err=True)
     else:
         for recipe, spec, want in zip(recipes, specs, todo):
             if not want:  # --missing: every seed is recorded already
@@ -137,6 +137,8 @@ def run(recipes: tuple[Path, ...], overrides: tuple[str, ...], seeds: tuple[int,
             click.echo(line)
     paths = [p for group in by_recipe for p in group]
     click.echo(f"\n{len(paths)} record(s) in {results_dir / 'runs'}; `mmbench leaderboard --results-dir {results_dir}`")
+    if failed:  # every other job ran and its record was written
+        sys.exit(1)
 
 
 def _unrecorded(spec: Any, seeds: list[int], results_dir: Path) -> list[int]:

@@ -3,8 +3,8 @@
 #   ci/suite/tuned.sh tiktok lastfm beauty        (dataset names as in recipes/sweeps/tune-<dataset>-<model>.yaml)
 # 1. every tuning study of the dataset (recipes/sweeps/tune-<dataset>-*.yaml; a study resumes from its storage and
 #    skips when its budget is spent), which writes recipes/tuned/<dataset dir>/<dataset>-<model>.yaml;
-# 2. every tuned recipe with 5 seeds (--missing: only the seeds without a record);
-# 3. the tuned KD recipes (recipes/<dataset>/kd-*tuned.yaml), once the recipes they include exist: before the runs,
+# 2. every tuned recipe with 5 seeds (--missing: only the seeds without a record), all in one `mmbench run`;
+# 3. the tuned KD recipes, in a second one (recipes/<dataset>/kd-*tuned.yaml), once the recipes they include exist: before the runs,
 #    ci/suite/kd_recipes.py points kd-tuned.yaml (and kd-adapter-tuned.yaml) at the best tuned teacher on valid
 #    once every teacher study has ended, and writes kd-<model>-tuned.yaml for the other ported teachers (commit
 #    them with the records). If that changes a tracked recipe, the dataset's runs wait for it to be committed (a
@@ -31,10 +31,13 @@ for ds in "$@"; do
     status=1
     continue
   fi
-  for recipe in recipes/tuned/"$dir"/"$ds"-*.yaml recipes/"$ds"/kd-*tuned.yaml; do
-    [ -f "$recipe" ] || continue
-    echo "=== $(date -u +%FT%T) run $recipe"
-    mmbench run "$recipe" --missing $backend || { echo "FAILED $recipe"; status=1; }
+  # the tuned recipes in one call (one pool of seeds: no worker waits for a recipe's last seed), then the KD
+  # recipes in a second, once the teachers they reuse are trained
+  for group in "recipes/tuned/$dir/$ds-*.yaml" "recipes/$ds/kd-*tuned.yaml"; do
+    set -- $group
+    [ -f "$1" ] || continue
+    echo "=== $(date -u +%FT%T) run $*"
+    mmbench run "$@" --missing $backend || { echo "FAILED $group"; status=1; }
   done
 done
 echo "=== $(date -u +%FT%T) done (status $status)"

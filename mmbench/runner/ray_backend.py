@@ -174,13 +174,19 @@ def run_study_on_ray(sweep: Sweep, folder: Path, url: str, *, address: str | Non
 def run_jobs_on_ray(jobs: Sequence[tuple[Recipe, int, Path]], *, address: str | None, workers: int,
                     cpus_per_trial: int, plugins: Sequence[str] = (), progress: Any = print,
                     gpus_per_trial: float = 0, recipe_path: str | None = None, resume: bool = True,
-                    reuse: bool = True) -> tuple[list[Path], list[tuple[int, str]]]:
-    """Run (recipe, seed, results folder) jobs as Ray tasks; returns the records written and the failures
-    (job index, error). ``recipe_path`` is the file the recipes came from, for the records."""
+                    reuse: bool = True, recipe_paths: Sequence[str | None] | None = None
+                    ) -> tuple[list[Path], list[tuple[int, str]]]:
+    """Run (recipe, seed, results folder) jobs as Ray tasks, all in one pool (a worker that finishes takes the
+    next job, whichever recipe it belongs to); returns the records written and the failures (job index,
+    error). ``recipe_path`` is the file the recipes came from, for the records; ``recipe_paths`` gives one
+    per job instead (jobs of several recipes)."""
+    if recipe_paths is not None and len(recipe_paths) != len(jobs):
+        raise ValueError(f"recipe_paths: {len(recipe_paths)} paths for {len(jobs)} jobs")
+    paths = list(recipe_paths) if recipe_paths is not None else [recipe_path] * len(jobs)
     ray = connect(address, workers, cpus_per_trial, gpus_per_trial)
     task = ray.remote(_run_task).options(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial,
                                          max_retries=MAX_RETRIES, retry_exceptions=False)
-    refs = {task.remote(r.model_dump(mode="json"), seed, list(plugins), cpus_per_trial, recipe_path, resume,
+    refs = {task.remote(r.model_dump(mode="json"), seed, list(plugins), cpus_per_trial, paths[i], resume,
                         reuse): i
             for i, (r, seed, _) in enumerate(jobs)}
     written, failures = [], []

@@ -200,3 +200,6 @@ def test_explicit_sweep_and_multi_seed_run_on_ray(cluster, tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert sorted((r.recipe.name, r.seed) for r in load_records(res)) == [
         ("other", 0), ("other", 1), ("tiny", 0), ("tiny", 1)]
+    assert "[4/4]" in run.stderr  # both recipes' seeds in one pool, not two pools of two
+    assert {r.recipe.name: Path(r.recipe.path).name for r in load_records(res)} == {"tiny": "tiny.yaml",
+                                                                                   "other": "other.yaml"}
