@@ -10,6 +10,27 @@ from mmbench.components._items import ItemSide
 from mmbench.errors import MMBenchError
 
 
+def _projections(items: ItemSide | None, dim: int, *, student: str, option: str, off: str) -> nn.ModuleDict:
+    """One ``Linear(d_m, dim)`` per modality the items have, or the error that names the missing features."""
+    if items is None or not items.names:
+        have = "no encoders" if items is None else f"no item has {', '.join(items.absent)}"
+        raise MMBenchError(f"{student}: {option} needs item features, but the recipe has {have}; "
+                           f"fix: add `encoders:` with a modality the dataset has, or {off}")
+    return nn.ModuleDict({m: nn.Linear(d, dim) for m, d in items.dims.items()})
+
+
+def _mean_projection(proj: nn.ModuleDict, values: dict[str, torch.Tensor],
+                     avail: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The mean of the per-modality projections over each item's available modalities (zeros for none)."""
+    total = count = None
+    for m, lin in proj.items():
+        a = avail[m][:, None]
+        part = torch.where(a, lin(values[m]), torch.zeros((), dtype=values[m].dtype))
+        total = part if total is None else total + part
+        count = a.float() if count is None else count + a.float()
+    return total / count.clamp(min=1.0)
+
+
 class ItemAdapter(nn.Module):
     """Maps an item's modality features to an offset of its ID embedding: mean of per-modality projections.
 
@@ -20,25 +41,14 @@ class ItemAdapter(nn.Module):
 
     def __init__(self, items: ItemSide | None, dim: int, *, student: str) -> None:
         super().__init__()
-        if items is None or not items.names:
-            have = "no encoders" if items is None else f"no item has {', '.join(items.absent)}"
-            raise MMBenchError(f"{student}: adapter: true needs item features, but the recipe has {have}; "
-                               f"fix: add `encoders:` with a modality the dataset has, or set adapter: false")
         self.items = items
-        self.proj = nn.ModuleDict({m: nn.Linear(d, dim) for m, d in items.dims.items()})
+        self.proj = _projections(items, dim, student=student, option="adapter: true", off="set adapter: false")
         for lin in self.proj.values():  # start as the ID-only student; the offset grows only if it helps
             nn.init.zeros_(lin.weight)
             nn.init.zeros_(lin.bias)
 
     def forward(self) -> torch.Tensor:
-        values, avail = self.items()
-        total = count = None
-        for m, lin in self.proj.items():
-            a = avail[m][:, None]
-            part = torch.where(a, lin(values[m]), torch.zeros((), dtype=values[m].dtype))
-            total = part if total is None else total + part
-            count = a.float() if count is None else count + a.float()
-        return total / count.clamp(min=1.0)
+        return _mean_projection(self.proj, *self.items())
 
     @torch.no_grad()
     def offsets(self) -> torch.Tensor:
@@ -64,13 +74,9 @@ class ContentHead(nn.Module):
 
     def __init__(self, items: ItemSide | None, dim: int, *, student: str, generator: torch.Generator) -> None:
         super().__init__()
-        if items is None or not items.names:
-            have = "no encoders" if items is None else f"no item has {', '.join(items.absent)}"
-            raise MMBenchError(f"{student}: cold_head needs item features, but the recipe has {have}; "
-                               f"fix: add `encoders:` with a modality the dataset has, or remove cold_head")
         self.items = items
         with torch.random.fork_rng(devices=[]):  # nn.Linear's own initialisation draws from the global RNG
-            self.proj = nn.ModuleDict({m: nn.Linear(d, dim) for m, d in items.dims.items()})
+            self.proj = _projections(items, dim, student=student, option="cold_head", off="remove cold_head")
         for lin in self.proj.values():
             nn.init.xavier_uniform_(lin.weight, generator=generator)
             nn.init.zeros_(lin.bias)
@@ -79,12 +85,6 @@ class ContentHead(nn.Module):
         """``[len(rows), dim]`` content vectors of ``rows`` (every item when None); zeros for an item with no
         available modality."""
         values, avail = self.items.frozen()
-        total = count = None
-        for m, lin in self.proj.items():
-            x, a = values[m], avail[m]
-            if rows is not None:
-                x, a = x[rows], a[rows]
-            part = torch.where(a[:, None], lin(x), torch.zeros((), dtype=x.dtype))
-            total = part if total is None else total + part
-            count = a.float() if count is None else count + a.float()
-        return total / count.clamp(min=1.0)[:, None]
+        if rows is not None:
+            values, avail = {m: v[rows] for m, v in values.items()}, {m: a[rows] for m, a in avail.items()}
+        return _mean_projection(self.proj, values, avail)
