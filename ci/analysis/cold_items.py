@@ -18,6 +18,10 @@ positive against a full negative and a full positive against a content-only nega
 comparable to the warm items' scores, plus an L2 penalty λ on its batch vectors; one head per λ, all trained in
 the same run and taken at the model's best epoch. Every row also reports NDCG@20 over all test pairs, so the
 trade between cold and warm hits is visible. Writes ``results/analysis/cold-items-<dataset>.md``.
+
+The heads became a student option, LightGCN's ``cold_head`` (trained the same way, with the serving choice made
+on valid); this script keeps its own copy so that each head is read at the model's own best epoch, which is
+what the analysis compares.
 """
 
 from __future__ import annotations
