@@ -111,8 +111,9 @@ def run(recipes: tuple[Path, ...], overrides: tuple[str, ...], seeds: tuple[int,
                                               plugins=plugins, progress=lambda m: click.echo(m, err=True),
                                               recipe_paths=[str(recipes[k]) for k in owner], resume=resume,
                                               reuse=reuse)
-            for path in written:  # records land in runs/<recipe name>/
-                by_recipe[next(k for k, spec in enumerate(specs) if path.parent.name == spec.name)].append(path)
+            folders = [spec.name or "recipe" for spec in specs]  # records land in runs/<recipe name>/
+            for path in written:
+                by_recipe[folders.index(path.parent.name)].append(path)
         for i, error in failed:
             click.echo(f"{jobs[i][0].name} seed {jobs[i][1]} FAILED: {error}", err=True)
     else:

@@ -81,10 +81,12 @@ class ContentHead(nn.Module):
             nn.init.xavier_uniform_(lin.weight, generator=generator)
             nn.init.zeros_(lin.bias)
 
-    def forward(self, rows: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, rows: torch.Tensor | None = None,
+                inputs: tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]] | None = None) -> torch.Tensor:
         """``[len(rows), dim]`` content vectors of ``rows`` (every item when None); zeros for an item with no
-        available modality."""
-        values, avail = self.items.frozen()
+        available modality. ``inputs``: the item side's :meth:`~ItemSide.frozen` output, when the caller has
+        it already (several heads over one batch)."""
+        values, avail = inputs if inputs is not None else self.items.frozen()
         if rows is not None:
             values, avail = {m: v[rows] for m, v in values.items()}, {m: a[rows] for m, a in avail.items()}
         return _mean_projection(self.proj, values, avail)

@@ -69,13 +69,13 @@ class LightGCNStudent(EmbeddingRecommender):
             self.heads = nn.ModuleList(ContentHead(items, dim, student="lightgcn", generator=gen)
                                        for _ in self.cold_l2)
             warm = np.bincount(np.asarray(graph.item), minlength=graph.n_items) > 0
-            self.register_buffer("cold", torch.as_tensor(~warm), persistent=False)
+            self.register_buffer("cold", torch.as_tensor(np.flatnonzero(~warm)), persistent=False)  # item ids
             self.register_buffer("choice", torch.tensor(0))  # 0 serves no head, k serves head k - 1
 
     def serving_choices(self) -> list[str]:
         """What validation chooses among (:func:`mmbench.runner.train.fit`): no head, then each content head
         (nothing to choose when the train graph has no cold item)."""
-        if self.heads is None or not bool(self.cold.any()):
+        if self.heads is None or not len(self.cold):
             return []
         return ["no cold head", *(f"cold head λ={v:g}" for v in self.cold_l2)]
 
@@ -96,7 +96,7 @@ class LightGCNStudent(EmbeddingRecommender):
         """The chosen head's vectors of the cold items (None when no head is served)."""
         if self.heads is None or int(self.choice) == 0:
             return None
-        return self.heads[int(self.choice) - 1](self.cold.nonzero().squeeze(1))
+        return self.heads[int(self.choice) - 1](self.cold)
 
     def _ego_items(self) -> torch.Tensor:
         return self.item.weight if self.adapter is None else self.item.weight + self.adapter()
@@ -110,7 +110,7 @@ class LightGCNStudent(EmbeddingRecommender):
         if not self.training:  # training (and distillation) sees the student's own rows, serving the chosen ones
             rows = self._cold_rows()
             if rows is not None:
-                i = i.index_put((self.cold.nonzero().squeeze(1),), rows)
+                i = i.index_put((self.cold,), rows)
         return u, i
 
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
@@ -119,8 +119,9 @@ class LightGCNStudent(EmbeddingRecommender):
         total = bpr_loss(u[users], i[pos], i[neg]) + self.reg * l2(self.user.weight[users], items0[pos], items0[neg])
         if self.heads is not None:
             ud, idet = u.detach()[users], i.detach()
+            inputs = self.heads[0].items.frozen()  # one read of the features for every head
             for lam, head in zip(self.cold_l2, self.heads):
-                cp, cn = head(pos), head(neg)
+                cp, cn = head(pos, inputs), head(neg, inputs)
                 total = total + bpr_loss(ud, cp, idet[neg]) + bpr_loss(ud, idet[pos], cn) + lam * l2(cp, cn)
         return total
 
@@ -136,6 +137,6 @@ class LightGCNStudent(EmbeddingRecommender):
             out.user.weight.copy_(self.user.weight)
             table = self.item.weight + self.adapter.offsets() if self.adapter is not None else self.item.weight
             if rows is not None:
-                table = table.index_put((self.cold.nonzero().squeeze(1),), rows.detach() * (self.layers + 1))
+                table = table.index_put((self.cold,), rows.detach() * (self.layers + 1))
             out.item.weight.copy_(table)
         return out.eval()
