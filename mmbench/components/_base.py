@@ -11,6 +11,17 @@ from torch import nn
 from mmbench.components._items import ItemSide
 
 
+def check_params(component: str, **rules: tuple[Any, bool, str]) -> None:
+    """One ``ValueError`` naming every parameter of ``component`` that breaks its rule, with the value it got.
+
+    ``rules``: ``name=(value, ok, need)``, e.g. ``dim=(dim, dim >= 1, "≥ 1")``; the message reads
+    ``"<component>: bad parameters: dim=0 (need ≥ 1); …"``.
+    """
+    bad = [f"{name}={value!r} (need {need})" for name, (value, ok, need) in rules.items() if not ok]
+    if bad:
+        raise ValueError(f"{component}: bad parameters: {'; '.join(bad)}")
+
+
 def bpr_loss(u: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
     """Mean BPR loss ``-log σ(u·p - u·n)`` of a batch."""
     return -F.logsigmoid((u * pos).sum(-1) - (u * neg).sum(-1)).mean()

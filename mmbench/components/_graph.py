@@ -95,6 +95,15 @@ def normalized_bipartite(u: torch.Tensor, i: torch.Tensor, n_users: int, n_items
                        (n_users + n_items, n_users + n_items), symmetric=True)
 
 
+def user_item_block(graph: TrainGraph) -> SparseOp:
+    """``[n_users, n_items]``: the user–item block of LightGCN's normalised adjacency, ``1 / sqrt(d_u d_i)`` on
+    each train edge (duplicates counted once); a user's row averages its items (MMRec's ``R`` of MGCN, SMORE)."""
+    u, i = unique_edges(graph)
+    deg_u = torch.bincount(u, minlength=graph.n_users).double()
+    deg_i = torch.bincount(i, minlength=graph.n_items).double()
+    return SparseOp.of(u, i, (deg_u[u] * deg_i[i]) ** -0.5, (graph.n_users, graph.n_items))
+
+
 def bipartite_adjacency(graph: TrainGraph) -> SparseOp:
     """LightGCN's ``D^-1/2 A D^-1/2`` over users then items, from the train edges (duplicates counted once)."""
     return normalized_bipartite(*unique_edges(graph), graph.n_users, graph.n_items)

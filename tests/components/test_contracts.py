@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 
 import numpy as np
@@ -92,3 +93,24 @@ def test_every_corner_of_a_declared_search_space_builds(reg, name):
         torch.manual_seed(0)
         model = reg.get(name)(graph, _items(graph), **params)
         assert model.score(torch.tensor([0, 3])).shape == (2, N_ITEMS), params
+
+
+DIMENSIONED = [(reg, n) for reg, n in MODELS if "dim" in inspect.signature(reg.get(n)).parameters
+               and not n.startswith("recbole/")]
+
+
+@pytest.mark.parametrize(("reg", "name"), DIMENSIONED, ids=[f"{r.kind}:{n}" for r, n in DIMENSIONED])
+def test_a_bad_parameter_is_named_with_its_value_and_rule(reg, name):
+    graph = _graph()
+    args = (graph, _items(graph)) if reg.entry(name).meta.get("features") else (graph,)
+    with pytest.raises(ValueError, match=rf"^{name}: bad parameters: dim=0 \(need ≥ 1\)"):
+        reg.get(name)(*args, dim=0)
+
+
+def test_check_params_names_every_broken_rule_once():
+    from mmbench.components._base import check_params
+
+    check_params("x", a=(1, True, "≥ 1"))  # nothing broken: no error
+    with pytest.raises(ValueError) as err:
+        check_params("x", a=(0, False, "≥ 1"), b=(0.5, True, "in [0, 1)"), c=("z", False, "'id' or 'fused'"))
+    assert str(err.value) == "x: bad parameters: a=0 (need ≥ 1); c='z' (need 'id' or 'fused')"

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mmbench.components._base import EmbeddingRecommender, bpr_loss, l2
+from mmbench.components._base import EmbeddingRecommender, check_params, bpr_loss, l2
 from mmbench.components._graph import bipartite_adjacency, propagate
 from mmbench.components._items import ItemSide
 from mmbench.components.students._adapter import ContentHead, ItemAdapter
@@ -49,9 +49,8 @@ class LightGCNStudent(EmbeddingRecommender):
                 nothing on valid where they do not help. Folded into the item table like the adapter.
         """
         super().__init__()
-        if dim < 1 or layers < 0 or reg < 0:
-            raise ValueError(f"lightgcn: need dim ≥ 1, layers ≥ 0, reg ≥ 0; got dim={dim}, layers={layers}, "
-                             f"reg={reg}")
+        check_params("lightgcn", dim=(dim, dim >= 1, "≥ 1"), layers=(layers, layers >= 0, "≥ 0"),
+                     reg=(reg, reg >= 0, "≥ 0"))
         self.graph, self.dim, self.layers, self.reg = graph, dim, layers, reg
         self.adj = bipartite_adjacency(graph)
         self.user = nn.Embedding(graph.n_users, dim)

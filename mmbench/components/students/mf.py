@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mmbench.components._base import EmbeddingRecommender, bpr_loss, l2
+from mmbench.components._base import EmbeddingRecommender, check_params, bpr_loss, l2
 from mmbench.components._items import ItemSide
 from mmbench.components.students._adapter import ItemAdapter
 from mmbench.data.types import TrainGraph
@@ -27,8 +27,7 @@ class MFStudent(EmbeddingRecommender):
             adapter: add an item-side modality adapter, folded into the item table after training.
         """
         super().__init__()
-        if dim < 1 or reg < 0:
-            raise ValueError(f"mf: dim must be ≥ 1 and reg ≥ 0, got dim={dim}, reg={reg}")
+        check_params("mf", dim=(dim, dim >= 1, "≥ 1"), reg=(reg, reg >= 0, "≥ 0"))
         self.graph, self.dim, self.reg = graph, dim, reg
         self.user = nn.Embedding(graph.n_users, dim)
         self.item = nn.Embedding(graph.n_items, dim)

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmbench.components._base import EmbeddingRecommender
+from mmbench.components._base import EmbeddingRecommender, check_params
 from mmbench.components._graph import bipartite_adjacency, propagate
 from mmbench.components._items import ItemSide, offset_features, require_features
 from mmbench.data.types import TrainGraph
@@ -76,10 +76,9 @@ class BM3Teacher(EmbeddingRecommender):
             tune_features: learn an offset on the features, as MMRec's ``from_pretrained(..., freeze=False)``.
         """
         super().__init__()
-        if dim < 1 or n_layers < 0 or not 0 <= dropout < 1 or reg_weight < 0 or cl_weight < 0:
-            raise ValueError(f"bm3: need dim ≥ 1, n_layers ≥ 0, 0 ≤ dropout < 1, reg_weight ≥ 0, cl_weight ≥ 0; "
-                             f"got dim={dim}, n_layers={n_layers}, dropout={dropout}, reg_weight={reg_weight}, "
-                             f"cl_weight={cl_weight}")
+        check_params("bm3", dim=(dim, dim >= 1, "≥ 1"), n_layers=(n_layers, n_layers >= 0, "≥ 0"),
+                     dropout=(dropout, 0 <= dropout < 1, "in [0, 1)"),
+                     reg_weight=(reg_weight, reg_weight >= 0, "≥ 0"), cl_weight=(cl_weight, cl_weight >= 0, "≥ 0"))
         items = require_features(items, "bm3", "its modality latents are bootstrapped from them, and BM3 without "
                                  "features is not BM3", "add e.g. `encoders: {text: {name: minilm}}`, or use "
                                  "the `lightgcn` student")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from mmbench.components._base import EmbeddingRecommender, bpr_loss
+from mmbench.components._base import EmbeddingRecommender, check_params, bpr_loss
 from mmbench.components._graph import ModalityKNN, SparseOp, UserItemGraph, propagate
 from mmbench.components._items import ItemSide, offset_features, require_features
 from mmbench.data.types import TrainGraph
@@ -63,12 +63,12 @@ class FreedomTeacher(EmbeddingRecommender):
                 ``nn.Embedding.from_pretrained(..., freeze=False)`` does (the k-NN graph stays frozen).
         """
         super().__init__()
-        if (dim < 1 or knn_k < 1 or not 0 <= mm_image_weight <= 1 or n_mm_layers < 0 or n_ui_layers < 0
-                or not 0 <= dropout < 1 or reg_weight < 0):
-            raise ValueError(f"freedom: need dim ≥ 1, knn_k ≥ 1, 0 ≤ mm_image_weight ≤ 1, n_mm_layers ≥ 0, "
-                             f"n_ui_layers ≥ 0, 0 ≤ dropout < 1, reg_weight ≥ 0; got dim={dim}, knn_k={knn_k}, "
-                             f"mm_image_weight={mm_image_weight}, n_mm_layers={n_mm_layers}, "
-                             f"n_ui_layers={n_ui_layers}, dropout={dropout}, reg_weight={reg_weight}")
+        check_params("freedom", dim=(dim, dim >= 1, "≥ 1"), knn_k=(knn_k, knn_k >= 1, "≥ 1"),
+                     mm_image_weight=(mm_image_weight, 0 <= mm_image_weight <= 1, "in [0, 1]"),
+                     n_mm_layers=(n_mm_layers, n_mm_layers >= 0, "≥ 0"),
+                     n_ui_layers=(n_ui_layers, n_ui_layers >= 0, "≥ 0"),
+                     dropout=(dropout, 0 <= dropout < 1, "in [0, 1)"),
+                     reg_weight=(reg_weight, reg_weight >= 0, "≥ 0"))
         items = require_features(items, "freedom", "its item–item graph is built from them, and FREEDOM without "
                                  "features is not FREEDOM", "add e.g. `encoders: {text: {name: minilm}}`, or use "
                                  "the `lightgcn` student")

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmbench.components._base import EmbeddingRecommender, bpr_loss, table_info_nce
+from mmbench.components._base import EmbeddingRecommender, check_params, bpr_loss, table_info_nce
 from mmbench.components._graph import SparseOp, bipartite_adjacency, propagate, unique_edges
 from mmbench.components._items import ItemSide, require_features
 from mmbench.data.types import TrainGraph
@@ -103,17 +103,13 @@ class LGMRecTeacher(EmbeddingRecommender):
             tau: Gumbel-softmax and InfoNCE temperature (hard-coded 0.2 in MMRec).
         """
         super().__init__()
-        rules = {"dim": (dim, dim >= 1, "≥ 1"), "n_ui_layers": (n_ui_layers, n_ui_layers >= 0, "≥ 0"),
-                 "n_mm_layers": (n_mm_layers, n_mm_layers >= 0, "≥ 0"),
-                 "n_hyper_layer": (n_hyper_layer, n_hyper_layer >= 1, "≥ 1"),
-                 "hyper_num": (hyper_num, hyper_num >= 1, "≥ 1"),
-                 "keep_rate": (keep_rate, 0 < keep_rate <= 1, "in (0, 1]"), "alpha": (alpha, alpha >= 0, "≥ 0"),
-                 "cl_weight": (cl_weight, cl_weight >= 0, "≥ 0"),
-                 "reg_weight": (reg_weight, reg_weight >= 0, "≥ 0"),
-                 "tau": (tau, tau > 0, "> 0")}
-        bad = [f"{name} {rule} (got {value})" for name, (value, ok, rule) in rules.items() if not ok]
-        if bad:
-            raise ValueError(f"lgmrec: need {'; '.join(bad)}")
+        check_params("lgmrec", dim=(dim, dim >= 1, "≥ 1"), n_ui_layers=(n_ui_layers, n_ui_layers >= 0, "≥ 0"),
+                     n_mm_layers=(n_mm_layers, n_mm_layers >= 0, "≥ 0"),
+                     n_hyper_layer=(n_hyper_layer, n_hyper_layer >= 1, "≥ 1"),
+                     hyper_num=(hyper_num, hyper_num >= 1, "≥ 1"),
+                     keep_rate=(keep_rate, 0 < keep_rate <= 1, "in (0, 1]"), alpha=(alpha, alpha >= 0, "≥ 0"),
+                     cl_weight=(cl_weight, cl_weight >= 0, "≥ 0"), reg_weight=(reg_weight, reg_weight >= 0, "≥ 0"),
+                     tau=(tau, tau > 0, "> 0"))
         items = require_features(items, "lgmrec", "its local and global graphs are built from them, and LGMRec "
                                  "without features is not LGMRec", "add e.g. `encoders: {text: {name: minilm}}`, "
                                  "or use the `lightgcn` student")

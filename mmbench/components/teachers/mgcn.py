@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mmbench.components._base import EmbeddingRecommender, batch_info_nce, bpr_loss, l2
-from mmbench.components._graph import SparseOp, bipartite_adjacency, propagate, similarity_knn, unique_edges
+from mmbench.components._base import EmbeddingRecommender, check_params, batch_info_nce, bpr_loss, l2
+from mmbench.components._graph import SparseOp, bipartite_adjacency, propagate, similarity_knn, user_item_block
 from mmbench.components._items import ItemSide, offset_features, require_features
 from mmbench.data.types import TrainGraph
 from mmbench.kinds import register_teacher
@@ -67,15 +67,11 @@ class MGCNTeacher(EmbeddingRecommender):
             tune_features: learn an offset on the features, as MMRec's ``from_pretrained(freeze=False)``.
         """
         super().__init__()
-        bad = [f"{n}={v}" for n, v, ok in [("dim", dim, dim >= 1), ("knn_k", knn_k, knn_k >= 1),
-                                           ("n_mm_layers", n_mm_layers, n_mm_layers >= 0),
-                                           ("n_ui_layers", n_ui_layers, n_ui_layers >= 0),
-                                           ("reg_weight", reg_weight, reg_weight >= 0),
-                                           ("cl_loss", cl_loss, cl_loss >= 0),
-                                           ("temperature", temperature, temperature > 0)] if not ok]
-        if bad:
-            raise ValueError(f"mgcn: need dim ≥ 1, knn_k ≥ 1, n_mm_layers ≥ 0, n_ui_layers ≥ 0, "
-                             f"reg_weight ≥ 0, cl_loss ≥ 0, temperature > 0; got {', '.join(bad)}")
+        check_params("mgcn", dim=(dim, dim >= 1, "≥ 1"), knn_k=(knn_k, knn_k >= 1, "≥ 1"),
+                     n_mm_layers=(n_mm_layers, n_mm_layers >= 0, "≥ 0"),
+                     n_ui_layers=(n_ui_layers, n_ui_layers >= 0, "≥ 0"),
+                     reg_weight=(reg_weight, reg_weight >= 0, "≥ 0"), cl_loss=(cl_loss, cl_loss >= 0, "≥ 0"),
+                     temperature=(temperature, temperature > 0, "> 0"))
         items = require_features(items, "mgcn", "its item–item views are built from them, and MGCN without "
                                  "features is not MGCN", "add e.g. `encoders: {text: {name: minilm}}`, or use "
                                  "the `lightgcn` student")
@@ -83,10 +79,7 @@ class MGCNTeacher(EmbeddingRecommender):
         self.knn_k, self.n_mm_layers, self.n_ui_layers = knn_k, n_mm_layers, n_ui_layers
         self.reg_weight, self.cl_loss, self.temperature = reg_weight, cl_loss, temperature
         self.adj = bipartite_adjacency(graph)
-        u, i = unique_edges(graph)
-        deg_u = torch.bincount(u, minlength=graph.n_users).double()
-        deg_i = torch.bincount(i, minlength=graph.n_items).double()
-        self.user_items = SparseOp.of(u, i, (deg_u[u] * deg_i[i]) ** -0.5, (graph.n_users, graph.n_items))
+        self.user_items = user_item_block(graph)
         self._knn: tuple[int, dict[str, SparseOp]] | None = None
         self.user = nn.Embedding(graph.n_users, dim)
         self.item = nn.Embedding(graph.n_items, dim)

@@ -7,7 +7,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from mmbench.components._base import EmbeddingRecommender, bpr_loss, l2
+from mmbench.components._base import EmbeddingRecommender, check_params, bpr_loss, l2
 from mmbench.components._graph import ModalityKNN, SparseOp, UserItemGraph, propagate
 from mmbench.components._items import ItemSide
 from mmbench.data.types import TrainGraph
@@ -49,16 +49,13 @@ class MMGNNTeacher(EmbeddingRecommender):
                 (training only; 0 keeps the whole graph).
         """
         super().__init__()
-        if dim < 1 or layers < 0 or item_layers < 0 or knn_k < 1 or reg < 0:
-            raise ValueError(f"mm-gnn: need dim ≥ 1, layers ≥ 0, item_layers ≥ 0, knn_k ≥ 1, reg ≥ 0; got "
-                             f"dim={dim}, layers={layers}, item_layers={item_layers}, knn_k={knn_k}, reg={reg}")
+        check_params("mm-gnn", dim=(dim, dim >= 1, "≥ 1"), layers=(layers, layers >= 0, "≥ 0"),
+                     item_layers=(item_layers, item_layers >= 0, "≥ 0"), knn_k=(knn_k, knn_k >= 1, "≥ 1"),
+                     reg=(reg, reg >= 0, "≥ 0"), edge_dropout=(edge_dropout, 0 <= edge_dropout < 1, "in [0, 1)"),
+                     graph_input=(graph_input, graph_input in ("id", "fused"), "'id' or 'fused'"))
         if items is None:
             raise MMBenchError("mm-gnn is a multimodal teacher but the recipe has no `encoders:`; fix: add "
                                "e.g. `encoders: {text: {name: minilm}}`")
-        if not 0 <= edge_dropout < 1:
-            raise ValueError(f"mm-gnn: edge_dropout must be in [0, 1), got {edge_dropout!r}")
-        if graph_input not in ("id", "fused"):
-            raise ValueError(f"mm-gnn: graph_input must be 'id' or 'fused', got {graph_input!r}")
         if graph_input == "id" and item_layers == 0:
             raise ValueError("mm-gnn: with graph_input 'id' the fused tokens enter only through the k-NN item "
                              "graph, so item_layers 0 would leave the features unused; set item_layers ≥ 1 or "

@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mmbench.components._base import EmbeddingRecommender, batch_info_nce, bpr_loss, l2
-from mmbench.components._graph import SparseOp, bipartite_adjacency, propagate, similarity_knn, unique_edges
+from mmbench.components._base import EmbeddingRecommender, check_params, batch_info_nce, bpr_loss, l2
+from mmbench.components._graph import SparseOp, bipartite_adjacency, propagate, similarity_knn, user_item_block
 from mmbench.components._items import ItemSide, offset_features, require_features
 from mmbench.data.types import TrainGraph
 from mmbench.kinds import register_teacher
@@ -95,16 +95,13 @@ class SMORETeacher(EmbeddingRecommender):
                 item graphs stay frozen).
         """
         super().__init__()
-        bad = [f"{name}={value} (need {need})" for name, value, ok, need in [
-            ("dim", dim, dim >= 1, "≥ 1"), ("n_ui_layers", n_ui_layers, n_ui_layers >= 0, "≥ 0"),
-            ("n_mm_layers", n_mm_layers, n_mm_layers >= 0, "≥ 0"), ("knn_k", knn_k, knn_k >= 1, "≥ 1"),
-            ("image_knn_k", image_knn_k, image_knn_k is None or image_knn_k >= 1, "None or ≥ 1"),
-            ("text_knn_k", text_knn_k, text_knn_k is None or text_knn_k >= 1, "None or ≥ 1"),
-            ("reg_weight", reg_weight, reg_weight >= 0, "≥ 0"), ("cl_loss", cl_loss, cl_loss >= 0, "≥ 0"),
-            ("temperature", temperature, temperature > 0, "> 0"),
-            ("dropout_rate", dropout_rate, 0 <= dropout_rate < 1, "in [0, 1)")] if not ok]
-        if bad:
-            raise ValueError(f"smore: bad parameters: {'; '.join(bad)}")
+        check_params("smore", dim=(dim, dim >= 1, "≥ 1"), n_ui_layers=(n_ui_layers, n_ui_layers >= 0, "≥ 0"),
+                     n_mm_layers=(n_mm_layers, n_mm_layers >= 0, "≥ 0"), knn_k=(knn_k, knn_k >= 1, "≥ 1"),
+                     image_knn_k=(image_knn_k, image_knn_k is None or image_knn_k >= 1, "None or ≥ 1"),
+                     text_knn_k=(text_knn_k, text_knn_k is None or text_knn_k >= 1, "None or ≥ 1"),
+                     reg_weight=(reg_weight, reg_weight >= 0, "≥ 0"), cl_loss=(cl_loss, cl_loss >= 0, "≥ 0"),
+                     temperature=(temperature, temperature > 0, "> 0"),
+                     dropout_rate=(dropout_rate, 0 <= dropout_rate < 1, "in [0, 1)"))
         items = require_features(items, "smore", "its spectral fusion and item–item graphs are built from them",
                                  "add e.g. `encoders: {text: {name: minilm}}`, or use the `lightgcn` student")
         self.graph, self.items, self.names = graph, items, list(items.names)
@@ -114,11 +111,7 @@ class SMORETeacher(EmbeddingRecommender):
         overrides = {"image": image_knn_k, "text": text_knn_k}
         self.knn_k = {m: overrides.get(m) or knn_k for m in self.names}
         self.adj = bipartite_adjacency(graph)
-        u, i = unique_edges(graph)
-        deg_u = torch.bincount(u, minlength=graph.n_users).double()
-        deg_i = torch.bincount(i, minlength=graph.n_items).double()
-        # users' side of each item view: the user–item block of the normalised adjacency (MMRec's self.R)
-        self.r = SparseOp.of(u, i, (deg_u[u] * deg_i[i]) ** -0.5, (graph.n_users, graph.n_items))
+        self.r = user_item_block(graph)  # users' side of each item view (MMRec's self.R)
         self._graphs: tuple[int, dict[str, SparseOp], SparseOp] | None = None
         self.user = nn.Embedding(graph.n_users, dim)
         self.item = nn.Embedding(graph.n_items, dim)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mmbench.components._base import EmbeddingRecommender, bpr_loss, l2
+from mmbench.components._base import EmbeddingRecommender, check_params, bpr_loss, l2
 from mmbench.components._items import ItemSide, require_features
 from mmbench.data.types import TrainGraph
 from mmbench.kinds import register_teacher
@@ -36,9 +36,8 @@ class VBPRTeacher(EmbeddingRecommender):
         """
         super().__init__()
         visual_dim = dim if visual_dim is None else visual_dim
-        if dim < 1 or visual_dim < 1 or reg < 0:
-            raise ValueError(f"vbpr: need dim ≥ 1, visual_dim ≥ 1, reg ≥ 0; got dim={dim}, "
-                             f"visual_dim={visual_dim}, reg={reg}")
+        check_params("vbpr", dim=(dim, dim >= 1, "≥ 1"), visual_dim=(visual_dim, visual_dim >= 1, "≥ 1"),
+                     reg=(reg, reg >= 0, "≥ 0"))
         items = require_features(items, "vbpr", "its visual factor is built from them",
                                  "add e.g. `encoders: {image: {name: clip-image}}`, or use the `mf` student for "
                                  "plain BPR-MF")

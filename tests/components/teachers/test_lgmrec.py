@@ -179,8 +179,8 @@ def test_every_bad_parameter_is_named_in_one_error():
     with pytest.raises(ValueError) as err:
         build(n_hyper_layer=0, keep_rate=0.0, alpha=-1.0, tau=0.0, hyper_num=0)
     message = str(err.value)
-    for part in ("n_hyper_layer ≥ 1 (got 0)", "keep_rate in (0, 1] (got 0.0)", "alpha ≥ 0 (got -1.0)",
-                 "tau > 0 (got 0.0)", "hyper_num ≥ 1 (got 0)"):
+    for part in ("n_hyper_layer=0 (need ≥ 1)", "keep_rate=0.0 (need in (0, 1])", "alpha=-1.0 (need ≥ 0)",
+                 "tau=0.0 (need > 0)", "hyper_num=0 (need ≥ 1)"):
         assert part in message
     assert "dim" not in message and "reg_weight" not in message
 
