@@ -20,7 +20,7 @@ from mmbench.data.load import load_dataset
 from mmbench.data.splits import make_split, split_key
 from mmbench.data.types import PreparedData, Split
 from mmbench.kinds import DATASETS, FUSIONS, IMPUTERS, STUDENTS, TEACHERS
-from mmbench.metrics.latency import measure_latency, measure_refresh, model_size
+from mmbench.metrics.latency import model_size
 from mmbench.params import param_specs
 from mmbench.recipe.load import recipe_hash
 from mmbench.recipe.schema import ModelSlot, ModelSpec, Recipe
@@ -32,7 +32,7 @@ from mmbench.runner.evaluate import evaluate_users
 from mmbench.runner.distill import Distiller
 from mmbench.runner.features import ModalityFeatures, extract_all, request_encoder
 from mmbench.runner.robustness import condition_modalities, evaluate_robustness
-from mmbench.runner.serving import served_note, serving_scorer
+from mmbench.runner.serving import served_note, serving_latency
 from mmbench.runner.slices import evaluate_slices
 from mmbench.runner.train import Checkpoint, fit, seed_everything
 
@@ -187,24 +187,11 @@ def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log
     test = {col: float(v.mean()) for col, v in per_user.items()}  # exactly evaluate()'s means
     test_s = time.perf_counter() - t0
     slices = evaluate_slices(served.score, split, metrics=ev.metrics, ks=ev.ks, batch_size=ev.batch_size)
-    lat = ev.latency
     latency = None
-    if lat.enabled:
+    if ev.latency.enabled:
         log("  latency ...")
-        scorer, device = serving_scorer(served)
-        timing = dict(k=lat.k, warmup=lat.warmup, repeats=lat.repeats, batch_size=lat.batch_size, seed=seed,
-                      device=device)
-        latency = measure_latency(scorer, split.n_users, **timing)
-        embeddings = getattr(served, "embeddings", None)
-        latency["refresh_ms"] = measure_refresh(embeddings) if callable(embeddings) else 0.0
         hook = encoder_hooks(items.names) if encoder_hooks is not None and items is not None else None
-        if hook is not None:
-            with_enc = measure_latency(scorer, split.n_users, encode=hook[0], **timing)
-            latency.update(latency_enc_ms_p50=with_enc["latency_ms_p50"], latency_enc_ms_p95=with_enc["latency_ms_p95"],
-                           encoders=hook[1])
-        else:  # nothing to encode: serving this model never runs an encoder
-            latency.update(latency_enc_ms_p50=latency["latency_ms_p50"], latency_enc_ms_p95=latency["latency_ms_p95"],
-                           encoders={})
+        latency = serving_latency(served, split.n_users, ev.latency, seed, hook)
     robustness = None
     if ev.robustness.enabled:
         robustness = evaluate_robustness(

@@ -4,9 +4,13 @@ record says about how the served model differs from the trained one."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
+
+from mmbench.metrics.latency import measure_latency, measure_refresh
+from mmbench.recipe.schema import LatencySpec
 
 
 def serving_device() -> torch.device:
@@ -33,3 +37,20 @@ def served_note(model: nn.Module, served: nn.Module) -> str | None:
     parts = (["folded adapter"] if getattr(model, "adapter", None) is not None and served is not model else []) \
         + ([f"{choice} (chosen on valid)"] if choice else [])
     return "; ".join(parts) or ("folded" if served is not model else None)
+
+
+def serving_latency(served: nn.Module, n_users: int, spec: LatencySpec, seed: int,
+                    encode: tuple[Callable[[int], None], dict[str, str]] | None = None) -> dict[str, Any]:
+    """The record's latency of the served model: a request's p50/p95 (``U[u] @ I.T`` and top-K on the serving
+    device), the refresh of its tables, and the same requests with the item encoders ``encode`` runs (its
+    hook and the encoders' names; None: nothing to encode, so both are the same)."""
+    scorer, device = serving_scorer(served)
+    timing = dict(k=spec.k, warmup=spec.warmup, repeats=spec.repeats, batch_size=spec.batch_size, seed=seed,
+                  device=device)
+    latency = measure_latency(scorer, n_users, **timing)
+    embeddings = getattr(served, "embeddings", None)
+    latency["refresh_ms"] = measure_refresh(embeddings) if callable(embeddings) else 0.0
+    with_enc = measure_latency(scorer, n_users, encode=encode[0], **timing) if encode is not None else latency
+    latency.update(latency_enc_ms_p50=with_enc["latency_ms_p50"], latency_enc_ms_p95=with_enc["latency_ms_p95"],
+                   encoders=encode[1] if encode is not None else {})
+    return latency

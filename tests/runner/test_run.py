@@ -106,7 +106,7 @@ def test_serving_scorer_is_the_served_models_score(small_split):
 
     from mmbench.components.students.lightgcn import LightGCNStudent
     from mmbench.components.students.pop import PopStudent
-    from mmbench.runner.run import serving_scorer
+    from mmbench.runner.serving import serving_scorer
 
     users = torch.arange(7)
     model = LightGCNStudent(small_split.graph, dim=8).eval()
