@@ -110,12 +110,45 @@ def bipartite_adjacency(graph: TrainGraph) -> SparseOp:
 
 
 def propagate(adj: SparseOp, ego: torch.Tensor, layers: int) -> torch.Tensor:
-    """Mean of the layer embeddings ``[ego, A ego, ..., A^layers ego]`` (LightGCN's layer combination)."""
-    out, h = ego, ego
-    for _ in range(layers):
-        h = adj @ h
-        out = out + h
-    return out / (layers + 1)
+    """Mean of the layer embeddings ``[ego, A ego, ..., A^layers ego]`` (LightGCN's layer combination).
+
+    One autograd node (:class:`_Propagate`) does what ``layers`` products, sums and a division would, with the
+    same arithmetic in the same order, so the values and gradients are bit for bit those of the plain loop; it
+    only allocates three ``[n, d]`` buffers instead of one per product, sum and quotient, and keeps none of them
+    for the backward pass (the products are linear).
+    """
+    if layers == 0:
+        return ego / 1
+    return _Propagate.apply(adj.matrix, adj.transpose, ego, layers)
+
+
+def _spmm_into(matrix: torch.Tensor, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    return torch.addmm(out, matrix, x, beta=0, out=out)
+
+
+class _Propagate(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, matrix: torch.Tensor, transpose: torch.Tensor, ego: torch.Tensor,  # type: ignore[override]
+                layers: int) -> torch.Tensor:
+        ctx.transpose, ctx.layers = transpose, layers
+        h, spare = spmm(matrix, ego), ego.new_empty(ego.shape)
+        out = torch.add(ego, h)  # ((ego + h1) + h2) + ..., then / (layers + 1): the loop's order
+        for _ in range(layers - 1):
+            h, spare = _spmm_into(matrix, h, spare), h
+            out.add_(h)
+        return out.div_(layers + 1)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[None, None, torch.Tensor, None]:  # type: ignore[override]
+        # out = (e + h1 + ... + hL) / (L + 1) with h_k = A h_{k-1}: the gradient reaching h_L is g = grad / (L + 1),
+        # and each earlier h_k (and e) gets g from the sum plus Aᵀ times the gradient of h_{k+1}
+        g = (grad / (ctx.layers + 1)).contiguous()
+        prod = spmm(ctx.transpose, g)
+        acc = torch.add(g, prod)
+        for _ in range(ctx.layers - 1):
+            _spmm_into(ctx.transpose, acc, prod)
+            torch.add(g, prod, out=acc)
+        return None, None, acc, None
 
 
 def top_neighbours(values: torch.Tensor, available: torch.Tensor, k: int,

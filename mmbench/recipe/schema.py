@@ -85,12 +85,16 @@ class TrainSpec(_Strict):
         "all", description="where BPR negatives come from: `all` items the user has no train pair with (the usual "
         "protocol), or only `warm` ones (items with a train interaction), so that an item new at test time is "
         "never trained as a negative and keeps the score its features give it")
+    sampling: Literal["interactions", "users"] = Field(
+        "interactions", description="what an epoch of BPR triples is drawn over: every train `interactions` once, "
+        "shuffled (mmbench's default), or `users`: as many triples as train pairs, each from a user drawn uniformly "
+        "(with replacement) and a uniformly drawn train item of theirs, as the LightGCN and NGCF reference code do")
 
 
 #: Train settings added after results were recorded, with their defaults: a model's resolved ``train`` leaves
 #: them out while they are at the default, so that adding one re-keys no existing recipe hash (every other
 #: field is resolved explicitly, defaults included).
-ADDED_TRAIN_DEFAULTS: dict[str, Any] = {"negatives": "all"}
+ADDED_TRAIN_DEFAULTS: dict[str, Any] = {"negatives": "all", "sampling": "interactions"}
 
 
 class ModelSpec(ComponentSpec):

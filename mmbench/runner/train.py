@@ -66,19 +66,44 @@ class BPRSampler:
 
     ``negatives="warm"`` draws them only from items with a train interaction (``TrainSpec.negatives``): with
     ``"all"``, an item that has none (cold) is only ever a negative, and training pushes its score down.
+    ``sampling`` (``TrainSpec.sampling``) is what an epoch runs over: each train pair once in random order
+    (``"interactions"``), or as many triples as train pairs from users drawn uniformly with replacement, each with
+    a uniform train item of theirs (``"users"``, the LightGCN / NGCF reference samplers: a light user weighs as
+    much as a heavy one).
     """
 
-    def __init__(self, graph: TrainGraph, generator: torch.Generator, negatives: str = "all") -> None:
+    def __init__(self, graph: TrainGraph, generator: torch.Generator, negatives: str = "all",
+                 sampling: str = "interactions") -> None:
         if negatives not in ("all", "warm"):
             raise ValueError(f"negatives must be 'all' or 'warm', got {negatives!r}")
+        if sampling not in ("interactions", "users"):
+            raise ValueError(f"sampling must be 'interactions' or 'users', got {sampling!r}")
         self.n_items = graph.n_items
         self.users = torch.as_tensor(graph.user, dtype=torch.long)
         self.items = torch.as_tensor(graph.item, dtype=torch.long)
         self.keys = train_keys(graph)
         self.pool = torch.unique(self.items) if negatives == "warm" else None
+        self.sampling = sampling
+        if sampling == "users":  # the train items grouped by user: the keys are sorted by user, then item
+            by_user = self.keys // max(self.n_items, 1)
+            self.user_items = self.keys % max(self.n_items, 1)
+            counts = torch.bincount(by_user, minlength=graph.n_users)
+            self.active = torch.nonzero(counts).flatten()  # users with a train pair
+            self.counts = counts[self.active]
+            self.starts = (torch.cumsum(counts, 0) - counts)[self.active]
         self.gen = generator
 
     def epoch(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        if self.sampling == "users":
+            n = len(self.users)
+            for start in range(0, n, batch_size):
+                size = min(batch_size, n - start)
+                pick = torch.randint(len(self.active), (size,), generator=self.gen)
+                offset = (torch.rand(size, generator=self.gen, dtype=torch.float64) * self.counts[pick]).long()
+                users = self.active[pick]
+                pos = self.user_items[self.starts[pick] + torch.minimum(offset, self.counts[pick] - 1)]
+                yield users, pos, sample_unseen(self.keys, self.n_items, users, self.gen, self.pool)
+            return
         order = torch.randperm(len(self.users), generator=self.gen)
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
@@ -177,11 +202,14 @@ def fit(model: nn.Module, split: Split, train: TrainSpec, ev: EvalSpec, *, seed:
     if distiller is not None:
         params += [p for p in distiller.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay)
-    sampler = BPRSampler(split.graph, torch.Generator().manual_seed(seed), train.negatives)
+    sampler = BPRSampler(split.graph, torch.Generator().manual_seed(seed), train.negatives, train.sampling)
     own_batches = getattr(model, "train_batches", None)
     if callable(own_batches) and train.negatives != "all":
         raise ValueError(f"train.negatives: {train.negatives} cannot apply to {type(model).__name__}: it trains on "
                          "its own data loader and draws its own negatives; remove the setting for this model")
+    if callable(own_batches) and train.sampling != "interactions":
+        raise ValueError(f"train.sampling: {train.sampling} cannot apply to {type(model).__name__}: it trains on "
+                         "its own data loader and draws its own triples; remove the setting for this model")
     if callable(own_batches) and checkpoint is not None:
         # the model's own data pipeline (e.g. RecBole's loader) keeps RNG state no checkpoint holds: a resumed
         # run would not end where an uninterrupted one does, so such a model always trains from scratch

@@ -242,3 +242,50 @@ def test_validation_keeps_the_serving_choice_best_on_valid(small_split, oracle):
     assert result.valid["NDCG@10"] == pytest.approx(max(scores.values()), abs=1e-12)
     if oracle:
         assert scores["oracle"] > scores["own"]
+
+
+def test_user_sampling_draws_users_uniformly_and_a_train_item_of_theirs(small_split):
+    """``sampling: users`` (the LightGCN / NGCF reference samplers): an epoch has as many triples as train pairs,
+    every user with a train pair is about equally likely whatever their history length, each positive is one of
+    the user's train items drawn uniformly, and negatives still avoid the user's train items."""
+    graph = small_split.graph
+    positives = set(zip(graph.user.tolist(), graph.item.tolist()))
+    sampler = BPRSampler(graph, torch.Generator().manual_seed(0), sampling="users")
+    users_seen, pairs_seen, total = [], [], 0
+    for _ in range(30):
+        for users, pos, neg in sampler.epoch(512):
+            assert all((u, i) in positives for u, i in zip(users.tolist(), pos.tolist()))
+            assert not any((u, n) in positives for u, n in zip(users.tolist(), neg.tolist()))
+            users_seen.append(users)
+            pairs_seen.append(users * graph.n_items + pos)
+            total += len(users)
+    assert total == 30 * len(graph.user)
+    counts = torch.bincount(torch.cat(users_seen), minlength=graph.n_users).double()
+    active = torch.as_tensor(np.bincount(graph.user, minlength=graph.n_users) > 0)
+    assert (counts[~active] == 0).all()
+    expected = total / int(active.sum())
+    # uniform over users: every count within 5 binomial standard deviations of the mean
+    assert ((counts[active] - expected).abs() < 5 * expected ** 0.5).all()
+    # interaction sampling instead weighs a user by their history length
+    heavy = int(np.argmax(np.bincount(graph.user)))
+    assert np.bincount(graph.user)[heavy] > 3 * np.median(np.bincount(graph.user)[active.numpy()])
+    # within a user, each train item equally likely
+    n_heavy = np.bincount(graph.user)[heavy]
+    items = torch.cat(pairs_seen)
+    items = items[items // graph.n_items == heavy] % graph.n_items
+    per_item = torch.bincount(items, minlength=graph.n_items)[torch.as_tensor(graph.item[graph.user == heavy])]
+    mean = len(items) / n_heavy
+    assert (per_item.double() - mean).abs().max() < 5 * mean ** 0.5
+
+
+def test_user_sampling_is_seeded_and_trains(small_split):
+    (m1, r1), (m2, r2) = _fit(small_split, sampling="users"), _fit(small_split, sampling="users")
+    assert torch.equal(m1.user.weight, m2.user.weight) and r1.valid == r2.valid
+    (m3, _) = _fit(small_split)
+    assert not torch.equal(m1.user.weight, m3.user.weight)  # a different sampler, a different model
+    assert r1.history[-1]["loss"] < r1.history[0]["loss"]
+
+
+def test_unknown_sampling_is_refused(small_split):
+    with pytest.raises(ValueError, match="sampling must be 'interactions' or 'users'"):
+        BPRSampler(small_split.graph, torch.Generator(), sampling="items")
