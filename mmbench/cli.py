@@ -236,6 +236,7 @@ def leaderboard(results_dir: Path, fmt: str, view: str, metric: str, recipes: tu
 
 def _add_subcommands() -> None:
     from mmbench.cli_data import data, features  # defined in their own module to keep this one small
+    from mmbench.cli_bench import bench
     from mmbench.cli_check import check
     from mmbench.cli_sweep import studies, sweep
     from mmbench.cli_parity import parity
@@ -244,6 +245,7 @@ def _add_subcommands() -> None:
     main.add_command(data)
     main.add_command(features)
     main.add_command(check)
+    main.add_command(bench)
     main.add_command(sweep)
     main.add_command(studies)
     main.add_command(parity)

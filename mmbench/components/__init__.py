@@ -4,7 +4,7 @@ Add a new built-in here, in its kind's block; nothing is discovered implicitly.
 """
 
 from mmbench.data import amazon_beauty, csv_dataset  # noqa: F401  datasets: amazon-beauty, csv
-from mmbench.data import atomic, gowalla, lastfm, movielens_100k, tiktok  # noqa: F401  datasets: atomic, gowalla, lastfm, movielens-100k, tiktok
+from mmbench.data import atomic, gowalla, lastfm, movielens_100k, synthetic, tiktok  # noqa: F401  datasets: atomic, gowalla, lastfm, movielens-100k, synthetic, tiktok
 from mmbench.data import amazon_reviews_2023  # noqa: F401  dataset: amazon-reviews-2023
 from mmbench.metrics import ranking  # noqa: F401  metrics: hr, recall, ndcg, mrr
 from mmbench.components.encoders import bert, clip_text, minilm  # noqa: F401  encoders: bert, clip-text, minilm

@@ -151,6 +151,13 @@ class EmbeddingRecommender(nn.Module):
         """``(users [n_users, d], items [n_items, d])`` with ``score = users @ items.T``."""
         raise NotImplementedError
 
+    def loss_and_embeddings(self, users: torch.Tensor, pos: torch.Tensor,
+                            neg: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """The batch loss and the training-mode embeddings, for a step that needs both (a KD student's: its BPR
+        loss and the distillation term). A model whose loss already computes its tables (a graph model's
+        propagation) overrides this to return those, so a step propagates once; this default calls both."""
+        return self.loss(users, pos, neg), self.embeddings()  # type: ignore[attr-defined]
+
     def tables(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The embeddings, cached while the model is in eval mode."""
         if self.training:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from mmbench.data.types import TrainGraph
+from mmbench.memory import rows_per_block
 
 if TYPE_CHECKING:
     from mmbench.components._items import ItemSide
@@ -165,6 +166,7 @@ def top_neighbours(values: torch.Tensor, available: torch.Tensor, k: int,
     avail = available.bool()
     k = max(1, min(k, int(avail.sum())))
     rows, cols, sims = [], [], []
+    chunk = rows_per_block(n, cap=chunk)  # a [chunk, n] block of similarities at a time
     with torch.no_grad():
         for s in range(0, n, chunk):
             sim = x[s:s + chunk] @ x.T

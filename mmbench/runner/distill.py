@@ -18,6 +18,7 @@ from torch import nn
 from mmbench.data.types import TrainGraph
 from mmbench.errors import MMBenchError
 from mmbench.kinds import DISTILL_LOSSES
+from mmbench.memory import rows_per_block
 from mmbench.recipe.schema import DistillSpec
 from mmbench.runner.train import sample_unseen, train_keys
 
@@ -61,6 +62,7 @@ class Distiller(nn.Module):
         users = torch.as_tensor(graph.user, dtype=torch.long)
         items = torch.as_tensor(graph.item, dtype=torch.long)
         out = []
+        chunk = rows_per_block(self.n_items, cap=chunk)  # a [chunk, n_items] block of scores at a time
         with torch.no_grad():
             for s in range(0, graph.n_users, chunk):
                 scores = self.u_t[s:s + chunk] @ self.i_t.T
@@ -74,21 +76,25 @@ class Distiller(nn.Module):
         rows = users[:, None].expand(-1, self.n_sampled)
         return torch.cat([self.top[users], sample_unseen(self.keys, self.n_items, rows)], dim=1)
 
-    def forward(self, student: nn.Module, users: torch.Tensor, pos: torch.Tensor,
-                max_users: int | None = None) -> dict[str, torch.Tensor]:
-        """The weighted distillation losses of one batch (at most ``max_users`` distinct users), by loss name."""
-        u_s, i_s = student.embeddings()
+    def forward(self, student: nn.Module, users: torch.Tensor, pos: torch.Tensor, max_users: int | None = None,
+                tables: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """The weighted distillation losses of one batch (at most ``max_users`` distinct users), by loss name.
+
+        ``tables``: the student's training-mode embeddings when the step already has them (from
+        ``loss_and_embeddings``), so that they are not computed twice.
+        """
+        u_s, i_s = tables if tables is not None else student.embeddings()
         uu, items = torch.unique(users), torch.unique(pos)
         if max_users is not None and len(uu) > max_users:  # the batch order is random: so is this subset
             first = torch.zeros(len(uu), dtype=torch.long).scatter_reduce(
                 0, torch.searchsorted(uu, users), torch.arange(len(users)), "amin", include_self=False)
             uu = uu[torch.argsort(first)[:max_users]].sort().values
         cand = self.candidates(uu)
-        # a dense [B, n_items] product then a gather: far cheaper to differentiate than gathering [B, C, d]
-        # item rows (whose backward is a scatter-add of B * C rows)
-        s_scores = (u_s[uu] @ i_s.T).gather(1, cand)
+        # the candidates' rows only ([B, C, d] @ [B, d, 1]): its cost does not grow with the catalogue, where a
+        # dense [B, n_items] product and a gather did (5-7x slower on Amazon Beauty's 12k items, 1 thread)
+        s_scores = torch.bmm(i_s[cand], u_s[uu].unsqueeze(2)).squeeze(2)
         with torch.no_grad():
-            t_scores = (self.u_t[uu] @ self.i_t.T).gather(1, cand)
+            t_scores = torch.bmm(self.i_t[cand], self.u_t[uu].unsqueeze(2)).squeeze(2)
         s_in = {"scores": s_scores, "users": u_s[uu], "items": i_s[items]}
         t_in = {"scores": t_scores, "users": self.u_t[uu], "items": self.i_t[items],
                 "n_top": torch.tensor(self.top.shape[1]), "n_items": torch.tensor(self.n_items)}

@@ -24,6 +24,7 @@ import torch
 from mmbench.data.types import Pairs, Split
 from mmbench.errors import MMBenchError
 from mmbench.kinds import METRICS
+from mmbench.memory import rows_per_block
 from mmbench.metrics.ranking import RankInfo
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]
@@ -77,7 +78,9 @@ def evaluate_users(score: Scorer, split: Split, part: str, *, metrics: Sequence[
         part: ``"valid"`` (train masked) or ``"test"`` (train ∪ valid masked).
         metrics: registered metric names, e.g. ``["hr", "ndcg"]``.
         ks: cut-offs.
-        batch_size: users scored per call of ``score``; results do not depend on it.
+        batch_size: users scored per call of ``score`` (fewer when a batch of scores would exceed
+            :data:`mmbench.memory.BLOCK_ELEMENTS`, so memory stays bounded on a large catalogue); results do
+            not depend on it.
         keep: a slice of the part (bool per pair of ``part``): only these pairs are targets; the part's other
             pairs are masked like history, so they are neither targets nor candidates (a user's metric on a
             slice ranks its slice targets among the items it has not interacted with).
@@ -108,6 +111,7 @@ def evaluate_users(score: Scorer, split: Split, part: str, *, metrics: Sequence[
 
     entries = [(METRICS.entry(m).obj, METRICS.entry(m).meta["label"]) for m in metrics]
     per_user: dict[str, list[torch.Tensor]] = {f"{label}@{k}": [] for _, label in entries for k in ks}
+    batch_size = rows_per_block(n_items, cap=batch_size)
     for start in range(0, len(users), batch_size):
         ub = users[start:start + batch_size]
         ranks = rank_batch(score, ub, n_items, h_ptr, h_items, t_ptr, t_items)

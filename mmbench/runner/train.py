@@ -250,10 +250,16 @@ def fit(model: nn.Module, split: Split, train: TrainSpec, ev: EvalSpec, *, seed:
         for users, pos, third in batches:
             # mmbench's sampler gives (users, positives, negatives); a model's own pipeline gives its batch
             # loss in place of the negatives
-            loss = third if callable(own_batches) else model.loss(users, pos, third)
+            tables = None
+            if callable(own_batches):
+                loss = third
+            elif distiller is not None and callable(getattr(model, "loss_and_embeddings", None)):
+                loss, tables = model.loss_and_embeddings(users, pos, third)  # one propagation for both terms
+            else:
+                loss = model.loss(users, pos, third)
             _check_finite(loss, "the loss", epoch, steps + 1, train.lr)
             if distiller is not None:
-                parts = distiller(model, users, pos, max_users=train.distill_users)
+                parts = distiller(model, users, pos, max_users=train.distill_users, tables=tables)
                 for name, value in parts.items():
                     _check_finite(value, f"distillation loss {name!r}", epoch, steps + 1, train.lr)
                     kd_total[name] = kd_total.get(name, 0.0) + value.item()

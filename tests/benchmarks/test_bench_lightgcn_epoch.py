@@ -1,13 +1,21 @@
-"""Seconds per training epoch: mmbench's LightGCN next to RecBole 1.2.1's, same data and hyperparameters.
+"""Seconds per training epoch: mmbench's LightGCN next to its floor and to RecBole 1.2.1's, same data and settings.
 
 Run: ``pytest tests/benchmarks/test_bench_lightgcn_epoch.py --benchmark-enable``. Each test also stores its
 epoch losses and the data sizes in the benchmark's ``extra_info`` (written by ``--benchmark-json=FILE``).
 Measured, never asserted. With benchmarks disabled (the default test run) each test
 trains a 2,000-user subset for three epochs instead of the full dataset, so it stays short.
 
-The comparison: Amazon Beauty 5-core (``amazon-beauty``), ``loo-time`` split; RecBole reads the very same
+The comparison, on two datasets: Amazon Beauty 5-core (``amazon-beauty``, ``loo-time`` split) and Gowalla (the
+LightGCN paper's split, ``gowalla``, ``given``: 780,270 train pairs, 70,839 nodes); RecBole reads the very same
 train / valid / test pairs in benchmark-file mode (:mod:`mmbench.interop.recbole_data`), so both train on
-the same interactions. One epoch = one pass over the train interactions in batches of 4,096 positives, one
+the same interactions.
+
+The floor (``extra_info["floor_epoch_s"]``, measured in the same test right after the epochs): per step, the
+work a BPR step of a 3-layer LightGCN cannot avoid, each part timed alone on the real graph and batch sizes:
+the six sparse products (three ``A @ X`` forward, three ``Aᵀ @ G`` backward, ``X`` of [users + items, 64]),
+the six row gathers of the batch (propagated and layer-0 rows of users, positives, negatives) with their
+backward scatter-adds into full-size gradients, and one Adam step over the two tables; times the steps of an
+epoch. ``epoch_over_floor`` is the mean epoch over it. One epoch = one pass over the train interactions in batches of 4,096 positives, one
 uniform negative each (never a train positive of the user), Adam at lr 1e-3, no evaluation. LightGCN: 64
 dimensions, 3 layers, mean layer combination, BPR plus ``reg`` × squared L2 of the batch's layer-0
 embeddings / batch size. RecBole's defaults differ (``n_layers: 2``, ``reg_weight: 1e-5``,
@@ -22,15 +30,18 @@ same torch thread count, in one process, one after the other.
 from __future__ import annotations
 
 import math
+import time
 from functools import lru_cache
 
+import numpy as np
 import pytest
 import torch
 
+from mmbench.components._graph import spmm
 from mmbench.components.students.lightgcn import LightGCNStudent
 from mmbench.data.load import load_dataset
 from mmbench.data.splits import make_split
-from mmbench.data.types import Interactions, Split
+from mmbench.data.types import Interactions, Pairs, Split
 from mmbench.runner.train import BPRSampler, seed_everything
 
 DIM, LAYERS, BATCH, LR, REG = 64, 3, 4096, 1e-3, 1e-4
@@ -39,14 +50,64 @@ SUBSET = 2000  # max_users when benchmarks are disabled
 SEED = 0
 
 
-@lru_cache(maxsize=2)
-def beauty(max_users: int | None) -> tuple[Split, Interactions]:
-    data = load_dataset("amazon-beauty", {"max_users": max_users} if max_users else None)
-    return make_split("loo-time", data.interactions), data.interactions
+DATASETS = {"beauty": ("amazon-beauty", "loo-time"), "gowalla": ("gowalla", "given")}
+
+
+@lru_cache(maxsize=4)
+def dataset(key: str, max_users: int | None) -> tuple[Split, Interactions]:
+    name, split_name = DATASETS[key]
+    if name == "amazon-beauty":
+        data = load_dataset(name, {"max_users": max_users} if max_users else None)
+        return make_split(split_name, data.interactions), data.interactions
+    data = load_dataset(name)
+    split = make_split(split_name, data.interactions)
+    if max_users is None:
+        return split, data.interactions
+    keep = lambda p: Pairs(p.user[p.user < max_users], p.item[p.user < max_users])  # noqa: E731
+    return (Split(split.name, split.dataset, max_users, split.n_items, keep(split.train), keep(split.valid),
+                  keep(split.test), split.card), data.interactions)
 
 
 def scope(benchmark) -> int | None:
     return SUBSET if benchmark.disabled else None
+
+
+def _median_s(fn, reps: int = 15) -> float:
+    fn()
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def floor_step_s(model: LightGCNStudent, n_batch: int) -> dict[str, float]:
+    """Seconds of each unavoidable part of one BPR step (see the module docstring), timed alone."""
+    n = model.user.num_embeddings + model.item.num_embeddings
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(n, model.dim, generator=gen)
+    adj = model.adj
+    products = _median_s(lambda: [spmm(adj.matrix, x) for _ in range(model.layers)]) + \
+        _median_s(lambda: [spmm(adj.transpose, x) for _ in range(model.layers)])
+    idx = torch.randint(model.item.num_embeddings, (n_batch,), generator=gen)
+    rows = torch.randn(n_batch, model.dim, generator=gen)
+    table = model.item.weight.detach()
+
+    def gathers() -> None:
+        for _ in range(6):  # forward gather, backward scatter-add into a zero gradient of the table's size
+            table[idx].sum()
+            torch.zeros_like(table).index_add_(0, idx, rows)
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=LR)
+    for p in params:
+        p.grad = torch.randn(p.shape, generator=gen) * 1e-3
+    step = _median_s(opt.step)
+    for p in params:
+        p.grad = None
+    gather = _median_s(gathers)
+    return {"products": products, "gathers": gather, "adam": step, "total": products + gather + step}
 
 
 def mmbench_epoch(model: torch.nn.Module, opt: torch.optim.Optimizer, sampler: BPRSampler) -> float:
@@ -70,8 +131,10 @@ def check_trains(losses: list[float]) -> None:
     assert losses[1] < losses[0], losses
 
 
-def test_bench_mmbench_lightgcn_epoch(benchmark):
-    split, _ = beauty(scope(benchmark))
+@pytest.mark.parametrize("data", list(DATASETS))
+def test_bench_mmbench_lightgcn_epoch(benchmark, data):
+    split, _ = dataset(data, scope(benchmark))
+    benchmark.group = f"lightgcn epoch {data}"
     seed_everything(SEED)
     model = LightGCNStudent(split.graph, dim=DIM, layers=LAYERS, reg=REG)
     opt = torch.optim.Adam(model.parameters(), lr=LR)
@@ -79,18 +142,24 @@ def test_bench_mmbench_lightgcn_epoch(benchmark):
     losses = [mmbench_epoch(model, opt, sampler) for _ in range(2)]
     check_trains(losses)
     last = benchmark.pedantic(mmbench_epoch, args=(model, opt, sampler), rounds=ROUNDS, iterations=1)
+    batches = math.ceil(len(split.train) / BATCH)
+    floor = floor_step_s(model, BATCH)
     benchmark.extra_info.update(losses=[*losses, last], train=len(split.train), users=split.n_users,
-                                items=split.n_items, batches=math.ceil(len(split.train) / BATCH),
-                                threads=torch.get_num_threads())
+                                items=split.n_items, batches=batches, threads=torch.get_num_threads(),
+                                floor_step_s=floor, floor_epoch_s=floor["total"] * batches)
+    if not benchmark.disabled:
+        benchmark.extra_info["epoch_over_floor"] = benchmark.stats.stats.mean / (floor["total"] * batches)
 
 
 @pytest.mark.filterwarnings("ignore::FutureWarning:recbole", "ignore::UserWarning:recbole",
                             "ignore:__array_wrap__ must accept context:DeprecationWarning")
-def test_bench_recbole_lightgcn_epoch(benchmark, tmp_path, monkeypatch):
+@pytest.mark.parametrize("data", list(DATASETS))
+def test_bench_recbole_lightgcn_epoch(benchmark, tmp_path, monkeypatch, data):
     pytest.importorskip("recbole")
     from mmbench.interop.recbole_data import benchmark_config, export_split, recbole_config
 
-    split, inter = beauty(scope(benchmark))
+    split, inter = dataset(data, scope(benchmark))
+    benchmark.group = f"lightgcn epoch {data}"
     monkeypatch.chdir(tmp_path)  # RecBole's Trainer writes log_tensorboard/ and saved/ into the working dir
     export_split(split, tmp_path / "data", "beauty", inter)
     config = recbole_config("LightGCN", {

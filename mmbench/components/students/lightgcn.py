@@ -113,6 +113,11 @@ class LightGCNStudent(EmbeddingRecommender):
         return u, i
 
     def loss(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+        return self.loss_and_embeddings(users, pos, neg)[0]
+
+    def loss_and_embeddings(self, users: torch.Tensor, pos: torch.Tensor,
+                            neg: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """The loss and the propagated tables it used (in training mode: :meth:`embeddings`), one propagation."""
         items0 = self._ego_items()
         u, i = self._propagate(items0)
         total = bpr_loss(u[users], i[pos], i[neg]) + self.reg * l2(self.user.weight[users], items0[pos], items0[neg])
@@ -122,7 +127,7 @@ class LightGCNStudent(EmbeddingRecommender):
             for lam, head in zip(self.cold_l2, self.heads):
                 cp, cn = head(pos, inputs), head(neg, inputs)
                 total = total + bpr_loss(ud, cp, idet[neg]) + bpr_loss(ud, idet[pos], cn) + lam * l2(cp, cn)
-        return total
+        return total, (u, i)
 
     def folded(self) -> LightGCNStudent:
         """The model to serve, a plain LightGCN: the adapter's item offsets added to the item table, and the chosen

@@ -1,0 +1,81 @@
+"""``mmbench bench``: measurements of the machinery itself (not of models' accuracy), written as plain data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from mmbench.cli import _friendly
+
+
+def _count(text: str) -> int:
+    """``1M``, ``3m``, ``250k`` or ``1000000`` as an integer."""
+    t = text.strip().lower().replace("_", "")
+    scale = {"k": 1_000, "m": 1_000_000}.get(t[-1:], 1)
+    try:
+        return int(float(t[:-1] if scale > 1 else t) * scale)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a count; write e.g. 1M, 3M, 250k or 1000000") from None
+
+
+@click.group()
+def bench() -> None:
+    """Measure mmbench itself: time and memory against data size."""
+
+
+@bench.command(name="scale")
+@click.option("--sizes", default="1M,3M,10M", show_default=True,
+              help="Interactions of each synthetic dataset (comma-separated; 1M = 1,000,000).")
+@click.option("--items-per-interaction", default=0.1, show_default=True, type=float,
+              help="Catalogue size as a share of the interactions (0.1: 1M items at 10M interactions).")
+@click.option("--users-per-interaction", default=0.05, show_default=True, type=float,
+              help="Users as a share of the interactions (0.05: 20 interactions per user on average).")
+@click.option("--dataset", "datasets", multiple=True, metavar="NAME[:SPLIT]",
+              help="Also measure a named dataset, e.g. gowalla:given (repeatable).")
+@click.option("--batch-size", default=8192, show_default=True, type=click.IntRange(min=1))
+@click.option("--steps", default=20, show_default=True, type=click.IntRange(min=1),
+              help="BPR steps timed per size (after 3 warm-up steps).")
+@click.option("--eval-users", default=4096, show_default=True, type=click.IntRange(min=1),
+              help="Test users ranked against every item per size.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="torch threads.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the synthetic data and the model.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the measurements as JSON here (atomically).")
+@_friendly
+def bench_scale(sizes: str, items_per_interaction: float, users_per_interaction: float, datasets: tuple[str, ...],
+                batch_size: int, steps: int, eval_users: int, threads: int, seed: int, out: Path | None) -> None:
+    """LightGCN training and full-ranking evaluation: seconds and peak memory against data size.
+
+    Every size runs in its own process, so each peak RSS is its own. The synthetic data are generated from the
+    seed (dataset ``synthetic``, nothing downloaded or committed) and cached like any dataset.
+    """
+    from mmbench.results.store import atomic_write_text
+    from mmbench.runner.provenance import git_info, hardware
+    from mmbench.runner.scale import measure_in_subprocess, synthetic_sizes
+
+    runs = [("synthetic", {**p, "seed": seed}, "ratio-8-1-1") for p in
+            synthetic_sizes([_count(s) for s in sizes.split(",") if s.strip()], items_per_interaction,
+                            users_per_interaction)]
+    for spec in datasets:
+        name, _, split = spec.partition(":")
+        runs.append((name, {}, split or "given"))
+    rows = []
+    for name, params, split in runs:
+        click.echo(f"measuring {name} {params or ''} ({split}) ...", err=True)
+        row = measure_in_subprocess(name, params, split, threads, batch_size=batch_size, steps=steps,
+                                    eval_users=eval_users, seed=seed)
+        rows.append(row)
+        click.echo(f"  {row['interactions']:,} interactions, {row['users']:,} users, {row['items']:,} items: "
+                   f"step {row['step_s'] * 1000:.0f} ms, epoch ≈ {row['epoch_s_estimate']:.0f} s at batch "
+                   f"{batch_size}, full-ranking evaluation ≈ {row['eval_s_estimate']:.0f} s, peak RSS "
+                   f"{row['rss_peak_mib']:,.0f} MiB", err=True)
+    report = {"kind": "mmbench bench scale", "threads": threads, "batch_size": batch_size, "steps": steps,
+              "eval_users": eval_users, "seed": seed, "git": git_info(), "hardware": hardware(), "rows": rows}
+    from mmbench.runner.scale import render_markdown
+
+    click.echo(render_markdown(report))
+    if out is not None:
+        atomic_write_text(out, json.dumps(report, indent=2) + "\n")
+        click.echo(f"wrote {out}", err=True)
