@@ -171,10 +171,24 @@ def data_cache(clear: bool) -> None:
 @click.option("--clear", is_flag=True, help="Delete every cached feature (and fetched image).")
 @click.option("--json", "as_json", is_flag=True, help="Print the per-modality provenance as JSON.")
 @click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import a plugin module (repeatable).")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: encode the items as Ray Data batches on a pool of actors (same cache entries).")
+@click.option("--address", default=None, metavar="HOST:PORT", help="Ray: an existing cluster (or RAY_ADDRESS).")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(min=1), help="Ray: encoder actors.")
+@click.option("--cpus-per-worker", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Ray: CPUs (and torch threads) of each actor.")
+@click.option("--gpus-per-worker", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="Ray: GPUs of each actor (e.g. 1, or 0.5 to share one).")
 @_friendly
 def features(recipe: Path | None, overrides: tuple[str, ...], refresh: bool, no_cache: bool, list_cache: bool,
-             clear: bool, as_json: bool, plugins: tuple[str, ...]) -> None:
-    """Extract a recipe's item features ahead of time into the feature cache (a re-run extracts nothing)."""
+             clear: bool, as_json: bool, plugins: tuple[str, ...], backend: str, address: str | None, workers: int,
+             cpus_per_worker: int, gpus_per_worker: float) -> None:
+    """Extract a recipe's item features ahead of time into the feature cache (a re-run extracts nothing).
+
+    With --backend ray the items are encoded as Ray Data batches by --workers actors, on a local Ray or the
+    cluster at --address; the cache entries are the ones the local path writes, byte for byte with the same
+    torch threads per encoder.
+    """
     from tabulate import tabulate
 
     from mmbench.cachedir import cache_root
@@ -205,7 +219,12 @@ def features(recipe: Path | None, overrides: tuple[str, ...], refresh: bool, no_
         raise click.UsageError(f"{recipe} has no `encoders:` section, so there is nothing to extract")
     log = (lambda m: click.echo(m, err=True))
     data = load_dataset(spec.dataset.name, spec.dataset.params, log=log)  # features need no split
-    feats = extract_all(spec.encoders, data, use_cache=not no_cache, refresh=refresh, log=log)
+    ray = None
+    if backend == "ray":
+        from mmbench.runner.features_ray import RayFeatureOptions
+
+        ray = RayFeatureOptions(address, workers, cpus_per_worker, gpus_per_worker, tuple(plugins))
+    feats = extract_all(spec.encoders, data, use_cache=not no_cache, refresh=refresh, log=log, ray=ray)
     if as_json:
         click.echo(json.dumps({m: f.info for m, f in feats.items()}, indent=2, default=str))
         return

@@ -97,8 +97,12 @@ def _bar(total: int, desc: str, enabled: bool) -> Any:
 
 
 def extract(modality: str, spec: EncoderSpec, data: PreparedData, *, use_cache: bool = True,
-            refresh: bool = False, progress: bool = True, log: Log = print) -> ModalityFeatures:
-    """Features of one modality: a cache hit, or an extraction that is then cached."""
+            refresh: bool = False, progress: bool = True, log: Log = print, ray: Any = None) -> ModalityFeatures:
+    """Features of one modality: a cache hit, or an extraction that is then cached.
+
+    ``ray``: a :class:`mmbench.runner.features_ray.RayFeatureOptions` to extract on Ray Data workers instead of
+    in this process (same chunks, same checks, same cache entry).
+    """
     entry = ENCODERS.entry(spec.name)
     consumes = entry.meta["consumes"]
     encoder = entry.obj(**spec.params)
@@ -116,9 +120,14 @@ def extract(modality: str, spec: EncoderSpec, data: PreparedData, *, use_cache: 
         info.update(cache="hit", stats=hit.meta.get("stats", {}), extract_s=hit.meta.get("extract_s"))
         log(f"[features] {modality}: {spec.name} cache hit ({key[:16]}): {values.shape[0]:,} × {values.shape[1]}")
     else:
-        values, available = _run(encoder, inputs, f"{modality}:{spec.name}", progress)
+        if ray is not None:
+            values, available, stats = _run_ray(spec, consumes, inputs, f"{modality}:{spec.name}", ray)
+            notes = {**notes, "backend": f"ray ({ray.workers} workers)"}
+            info["backend"] = notes["backend"]
+        else:
+            values, available = _run(encoder, inputs, f"{modality}:{spec.name}", progress)
+            stats = dict(getattr(encoder, "stats", {}) or {})
         seconds = time.perf_counter() - t0
-        stats = dict(getattr(encoder, "stats", {}) or {})
         info.update(cache="miss" if use_cache else "off", stats=stats, extract_s=round(seconds, 3),
                     items_per_s=round(len(inputs) / seconds, 1) if seconds > 0 else None)
         if use_cache:
@@ -137,21 +146,18 @@ def extract(modality: str, spec: EncoderSpec, data: PreparedData, *, use_cache: 
     return ModalityFeatures(modality, spec.name, values, available, info)
 
 
-def _run(encoder: Any, inputs: Sequence[Any], desc: str, progress: bool) -> tuple[np.ndarray, np.ndarray]:
-    values, masks = [], []
-    with _bar(len(inputs), desc, progress) as bar:
-        for start in range(0, len(inputs), CHUNK):
-            chunk = inputs[start:start + CHUNK]
-            v, a = encoder.encode(chunk)
-            v, a = np.asarray(v), np.asarray(a)
-            if v.ndim != 2 or v.dtype != np.float32 or a.shape != (len(chunk),) or a.dtype != bool:
-                raise EncoderError(f"encoder {desc} broke its contract: encode() returned {v.dtype} {v.shape} "
-                                   f"and {a.dtype} {a.shape} for {len(chunk)} inputs (need float32 [n, d], bool [n])")
-            if not np.isfinite(v[a]).all():
-                raise EncoderError(f"encoder {desc} produced NaN/inf features for available items")
-            values.append(v)
-            masks.append(a)
-            bar.update(len(chunk))
+def _check_chunk(desc: str, v: Any, a: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """One chunk's ``encode()`` output as arrays, or an EncoderError naming the broken contract."""
+    v, a = np.asarray(v), np.asarray(a)
+    if v.ndim != 2 or v.dtype != np.float32 or a.shape != (n,) or a.dtype != bool or v.shape[0] != n:
+        raise EncoderError(f"encoder {desc} broke its contract: encode() returned {v.dtype} {v.shape} "
+                           f"and {a.dtype} {a.shape} for {n} inputs (need float32 [n, d], bool [n])")
+    if not np.isfinite(v[a]).all():
+        raise EncoderError(f"encoder {desc} produced NaN/inf features for available items")
+    return v, a
+
+
+def _assemble(desc: str, values: list[np.ndarray], masks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     if not values:
         raise EncoderError(f"encoder {desc}: the dataset has no items")
     out, available = np.concatenate(values), np.concatenate(masks)
@@ -159,10 +165,35 @@ def _run(encoder: Any, inputs: Sequence[Any], desc: str, progress: bool) -> tupl
     return out, available
 
 
+def _run(encoder: Any, inputs: Sequence[Any], desc: str, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    values, masks = [], []
+    with _bar(len(inputs), desc, progress) as bar:
+        for start in range(0, len(inputs), CHUNK):
+            chunk = inputs[start:start + CHUNK]
+            v, a = _check_chunk(desc, *encoder.encode(chunk), len(chunk))
+            values.append(v)
+            masks.append(a)
+            bar.update(len(chunk))
+    return _assemble(desc, values, masks)
+
+
+def _run_ray(spec: EncoderSpec, consumes: str, inputs: Sequence[Any], desc: str,
+             options: Any) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """The same chunks as :func:`_run`, encoded by Ray Data actors (:mod:`mmbench.runner.features_ray`)."""
+    from mmbench.runner.features_ray import run_ray
+
+    got_v, got_a, stats = run_ray(spec.name, dict(spec.params), consumes, inputs, desc, CHUNK, options)
+    checked = [_check_chunk(desc, v, a, len(inputs[s:s + CHUNK]))
+               for s, v, a in zip(range(0, len(inputs), CHUNK), got_v, got_a)]
+    values, available = _assemble(desc, [v for v, _ in checked], [a for _, a in checked])
+    return values, available, stats
+
+
 def extract_all(encoders: dict[str, EncoderSpec], data: PreparedData, *, use_cache: bool = True,
-                refresh: bool = False, progress: bool = True, log: Log = print) -> dict[str, ModalityFeatures]:
-    """Features of every modality of a recipe, in recipe order."""
-    return {m: extract(m, spec, data, use_cache=use_cache, refresh=refresh, progress=progress, log=log)
+                refresh: bool = False, progress: bool = True, log: Log = print,
+                ray: Any = None) -> dict[str, ModalityFeatures]:
+    """Features of every modality of a recipe, in recipe order (``ray``: see :func:`extract`)."""
+    return {m: extract(m, spec, data, use_cache=use_cache, refresh=refresh, progress=progress, log=log, ray=ray)
             for m, spec in encoders.items()}
 
 

@@ -203,3 +203,48 @@ def test_explicit_sweep_and_multi_seed_run_on_ray(cluster, tmp_path):
     assert "[4/4]" in run.stderr  # both recipes' seeds in one pool, not two pools of two
     assert {r.recipe.name: Path(r.recipe.path).name for r in load_records(res)} == {"tiny": "tiny.yaml",
                                                                                    "other": "other.yaml"}
+
+
+FEATURES = """\
+schema_version: 1
+dataset: {name: amazon-beauty, params: {max_users: 200}}
+encoders:
+  text: {name: minilm, template: "{title_keywords}[. Brand: {brand}]"}
+student: {name: pop}
+"""
+
+
+def _feature_entry(cache: Path) -> dict[str, bytes]:
+    entries = [p for p in (cache / "features" / "minilm").iterdir() if p.is_dir()]
+    assert len(entries) == 1, entries
+    return {"key": entries[0].name.encode(), **{f: (entries[0] / f).read_bytes()
+                                                for f in ("values.npy", "available.npy")}}
+
+
+def test_features_on_ray_data_workers_equal_the_local_path_byte_for_byte(cluster, tmp_path):
+    """`mmbench features --backend ray`: MiniLM over the items as Ray Data batches on two actors (one per node of
+    the loopback cluster), written to the same content-keyed cache entry as the local path, byte for byte."""
+    address, env = cluster
+    (tmp_path / "f.yaml").write_text(FEATURES)
+    out = {}
+    for backend in ("local", "ray"):
+        cache = tmp_path / backend
+        args = ["--backend", "ray", "--address", address, "--workers", "2"] if backend == "ray" else []
+        proc = subprocess.run([sys.executable, "-m", "mmbench", "features", str(tmp_path / "f.yaml"), *args],
+                              env={**env, "MMBENCH_CACHE_DIR": str(cache)}, capture_output=True, text=True,
+                              timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "extracted" in proc.stderr and "minilm" in proc.stdout
+        out[backend] = _feature_entry(cache)
+        meta = json.loads(next((cache / "features" / "minilm").iterdir()).joinpath("meta.json").read_text())
+        assert meta["shape"][0] > 2 * 256  # several chunks, so the actors shared the work
+        assert meta.get("backend", "local").startswith(backend)
+    assert out["ray"] == out["local"]
+
+
+def test_features_on_ray_refuse_an_encoder_that_reads_the_dataset(tmp_path):
+    from mmbench.errors import EncoderError
+    from mmbench.runner.features_ray import RayFeatureOptions, run_ray
+
+    with pytest.raises(EncoderError, match="nothing to spread over Ray workers; fix: run `mmbench features` without"):
+        run_ray("precomputed", {}, "item", [1, 2], "feature:precomputed", 256, RayFeatureOptions())
