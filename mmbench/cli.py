@@ -76,10 +76,12 @@ def main() -> None:
 @click.option("--missing", is_flag=True,
               help="Run only the seeds with no record of this recipe (same name and hash) in --results-dir yet: "
                    "a long multi-seed suite continues where it stopped.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where models train and are evaluated (local backend): auto = cuda when present, else cpu.")
 @_friendly
 def run(recipes: tuple[Path, ...], overrides: tuple[str, ...], seeds: tuple[int, ...], results_dir: Path,
         plugins: tuple[str, ...], quiet: bool, resume: bool, reuse: bool, backend: str, address: str | None,
-        workers: int, cpus_per_trial: int, missing: bool) -> None:
+        workers: int, cpus_per_trial: int, missing: bool, device: str) -> None:
     """Run recipes: prepare data, train (selecting on valid), test once, write one record per seed.
 
     Several recipes run one after the other (every one is validated first); with --backend ray every
@@ -121,15 +123,18 @@ def run(recipes: tuple[Path, ...], overrides: tuple[str, ...], seeds: tuple[int,
             if not want:  # --missing: every seed is recorded already
                 by_recipe.append([])
                 continue
-            by_recipe.append(run_recipe(spec, results_dir=results_dir, seeds=want,
+            by_recipe.append(run_recipe(spec, results_dir=results_dir, seeds=want, device=device,
                                         recipe_path=str(recipe), resume=resume, reuse=reuse,
                                         log=(lambda _: None) if quiet else (lambda m: click.echo(m, err=True))))
     for spec, paths in zip(specs, by_recipe):
         if not paths:  # --missing and nothing left to run: no table to print
             continue
         table = summary_rows(paths)
-        cols = ["seed", "role", "component", "HR@10", "NDCG@10", "HR@20", "NDCG@20", "latency_ms_p50", "params"]
-        cols = [c for c in cols if any(c in r for r in table)]
+        # Recall@20 and NDCG@20 are the literature's headline pair (LightGCN, MMRec); Recall@K equals HR@K when each
+        # user has one test item. The recipe's selection metric is shown too.
+        cols = ["seed", "role", "component", "HR@10", "NDCG@10", "Recall@20", "NDCG@20", spec.train.select_metric,
+                "latency_ms_p50", "params"]
+        cols = [c for c in dict.fromkeys(cols) if any(c in r for r in table)]
         if len(specs) > 1:
             click.echo(f"\n{spec.name}")
         click.echo(tabulate([[r.get(c, "") for c in cols] for r in table], headers=cols, tablefmt="github",

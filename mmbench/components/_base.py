@@ -177,6 +177,24 @@ class EmbeddingRecommender(nn.Module):
         self._tables = None
         return super().train(mode)
 
+    def _apply(self, fn: Any, recurse: bool = True) -> EmbeddingRecommender:
+        """``to(device)``, ``double()``, ...: also the sparse graphs kept as plain attributes (and cached tables are
+        dropped), so that the whole model, graphs included, lives on one device."""
+        from mmbench.components._graph import move_sparse
+
+        super()._apply(fn, recurse)
+        self._tables = None
+        for module in self.modules() if recurse else [self]:
+            if module is not self and isinstance(module, EmbeddingRecommender):
+                continue  # a nested model moves its own graphs (super()._apply called its _apply)
+            for name, value in list(vars(module).items()):
+                if name in ("_parameters", "_buffers", "_modules"):
+                    continue
+                moved = move_sparse(value, fn)
+                if moved is not value:
+                    object.__setattr__(module, name, moved)
+        return self
+
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
         self._tables = None
         return super().load_state_dict(state_dict, strict=strict, assign=assign)

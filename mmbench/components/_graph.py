@@ -8,9 +8,9 @@ transpose, so a training step costs two CSR products per layer and nothing is tr
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -62,6 +62,11 @@ class SparseOp:
     def __deepcopy__(self, memo: dict) -> SparseOp:
         return self  # immutable, and CSR tensors cannot be deep-copied: copies of a model share it
 
+    def apply(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> SparseOp:
+        """This operator with ``fn`` applied to both matrices (what ``module.to(device)`` does to tensors)."""
+        matrix = fn(self.matrix)
+        return SparseOp(matrix, matrix if self.transpose is self.matrix else fn(self.transpose))
+
     @property
     def shape(self) -> tuple[int, int]:
         return tuple(self.matrix.shape)  # type: ignore[return-value]
@@ -79,6 +84,24 @@ class _SpMM(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[None, None, torch.Tensor]:  # type: ignore[override]
         return None, None, spmm(ctx.transpose, grad.contiguous())
+
+
+def move_sparse(value: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """``value`` with ``fn`` applied to every :class:`SparseOp` in it (also inside tuples, lists and dicts); the
+    same object when it holds none. Models keep their graphs as plain attributes, which ``nn.Module.to`` does not
+    see: :class:`mmbench.components._base.EmbeddingRecommender` moves them with this."""
+    if isinstance(value, SparseOp):
+        return value.apply(fn)
+    if callable(getattr(value, "apply_sparse", None)):  # a graph cache (UserItemGraph, ModalityKNN): moved in place
+        value.apply_sparse(fn)
+        return value
+    if isinstance(value, (tuple, list)):
+        moved = [move_sparse(v, fn) for v in value]
+        return value if all(a is b for a, b in zip(moved, value)) else type(value)(moved)
+    if isinstance(value, dict):
+        moved_d = {k: move_sparse(v, fn) for k, v in value.items()}
+        return value if all(moved_d[k] is value[k] for k in value) else moved_d
+    return value
 
 
 def unique_edges(graph: TrainGraph) -> tuple[torch.Tensor, torch.Tensor]:
@@ -252,9 +275,21 @@ class UserItemGraph:
         self.dropout = dropout
         self.pruner = DegreePruner(graph) if dropout else None
         self._sample: SparseOp | None = None
+        self._moves: list[Callable[[torch.Tensor], torch.Tensor]] = []
+
+    def apply_sparse(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """Move the graphs with their model (``module.to``); later samples are drawn on the CPU generator, as
+        always, then moved the same way."""
+        self._moves.append(fn)
+        self.full = self.full.apply(fn)
+        if self._sample is not None:
+            self._sample = self._sample.apply(fn)
 
     def resample(self) -> None:
-        self._sample = self.pruner.sample(self.dropout) if self.pruner is not None else None
+        sample = self.pruner.sample(self.dropout) if self.pruner is not None else None
+        for fn in self._moves if sample is not None else ():
+            sample = sample.apply(fn)
+        self._sample = sample
 
     def get(self, training: bool) -> SparseOp:
         if not training or self.pruner is None:
@@ -276,11 +311,21 @@ class ModalityKNN:
     def __init__(self, items: ItemSide, k: int, weights: Mapping[str, float]) -> None:
         self.items, self.k, self.weights = items, k, dict(weights)
         self._cached: tuple[int, SparseOp | None] | None = None
+        self._moves: list[Callable[[torch.Tensor], torch.Tensor]] = []
+
+    def apply_sparse(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        """Move the graph with its model (``module.to``); a graph built later is moved the same way."""
+        self._moves.append(fn)
+        if self._cached is not None and self._cached[1] is not None:
+            self._cached = (self._cached[0], self._cached[1].apply(fn))
 
     def get(self) -> SparseOp | None:
         key = self.items.condition_key()
         if self._cached is None or self._cached[0] != key:
             values, avail = self.items.frozen()
             ops = [(self.weights[m], knn_graph(values[m].detach(), avail[m], self.k)) for m in self.items.names]
-            self._cached = (key, mix(ops) if ops else None)
+            op = mix(ops) if ops else None
+            for fn in self._moves if op is not None else ():
+                op = op.apply(fn)
+            self._cached = (key, op)
         return self._cached[1]

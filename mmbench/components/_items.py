@@ -101,15 +101,16 @@ class ItemSide(nn.Module):
         """``({modality: [n_items, d]}, {modality: [n_items] bool})`` as the model sees them now."""
         values: dict[str, torch.Tensor] = {}
         avail: dict[str, torch.Tensor] = {}
+        # dropout draws come from the CPU generator whatever the device, so a seed drops the same items everywhere
         drop_all = (torch.rand(self.n_items) < self.rate_all) if self.training and self.rate_all > 0 else None
         for m in self.names:
             x, a = self.raw(m)
             if m in self._condition:
-                a = a & self._condition[m]
+                a = a & self._condition[m].to(a.device)
             if self.training and self.rates[m] > 0:
-                a = a & ~(torch.rand(self.n_items) < self.rates[m])
+                a = a & ~(torch.rand(self.n_items) < self.rates[m]).to(a.device)
             if drop_all is not None:
-                a = a & ~drop_all
+                a = a & ~drop_all.to(a.device)
             if self.imputers is not None:
                 x = self.imputers[m].impute(x, a, self.graph)
                 a = torch.ones_like(a)

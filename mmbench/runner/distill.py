@@ -73,8 +73,8 @@ class Distiller(nn.Module):
 
     def candidates(self, users: torch.Tensor) -> torch.Tensor:
         """``[B, T + M]``: teacher top-T, then M uniform items outside the user's train items."""
-        rows = users[:, None].expand(-1, self.n_sampled)
-        return torch.cat([self.top[users], sample_unseen(self.keys, self.n_items, rows)], dim=1)
+        rows = users.cpu()[:, None].expand(-1, self.n_sampled)  # sampled on the CPU (its generator), any device
+        return torch.cat([self.top[users], sample_unseen(self.keys, self.n_items, rows).to(users.device)], dim=1)
 
     def forward(self, student: nn.Module, users: torch.Tensor, pos: torch.Tensor, max_users: int | None = None,
                 tables: tuple[torch.Tensor, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
@@ -86,8 +86,9 @@ class Distiller(nn.Module):
         u_s, i_s = tables if tables is not None else student.embeddings()
         uu, items = torch.unique(users), torch.unique(pos)
         if max_users is not None and len(uu) > max_users:  # the batch order is random: so is this subset
-            first = torch.zeros(len(uu), dtype=torch.long).scatter_reduce(
-                0, torch.searchsorted(uu, users), torch.arange(len(users)), "amin", include_self=False)
+            first = torch.zeros(len(uu), dtype=torch.long, device=uu.device).scatter_reduce(
+                0, torch.searchsorted(uu, users), torch.arange(len(users), device=uu.device), "amin",
+                include_self=False)
             uu = uu[torch.argsort(first)[:max_users]].sort().values
         cand = self.candidates(uu)
         # the candidates' rows only ([B, C, d] @ [B, d, 1]): its cost does not grow with the catalogue, where a

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 
 from mmbench.cachedir import cache_root
@@ -19,6 +20,7 @@ from mmbench.components._items import ItemSide
 from mmbench.data.load import load_dataset
 from mmbench.data.splits import make_split, split_key
 from mmbench.data.types import PreparedData, Split
+from mmbench.errors import MMBenchError
 from mmbench.kinds import DATASETS, FUSIONS, IMPUTERS, STUDENTS, TEACHERS
 from mmbench.metrics.latency import model_size
 from mmbench.params import param_specs
@@ -132,7 +134,7 @@ def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log
               checkpoints: Path | None = None, fingerprint: str = "",
               encoder_hooks: EncoderHooks | None = None, data_info: DatasetInfo | None = None,
               reuse: bool = False, teacher_key: str | None = None,
-              on_validation: Callable[[int, float], None] | None = None
+              on_validation: Callable[[int, float], None] | None = None, device: torch.device | None = None
               ) -> tuple[ModelResult, nn.Module, dict[str, Any]]:
     """Build, train (selection on valid; KD from ``teacher``), test once on the served model, time it, and
     (if the recipe asks) evaluate it under missing modalities.
@@ -144,11 +146,16 @@ def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log
     ``on_validation(epoch, value)`` sees the training's validation curve (a tuning study's pruner); a reused
     model reports its stored curve.
 
+    ``device``: where the model (its sparse graphs and item features included) trains and is evaluated; the
+    sampler and every random draw stay on the CPU generator.
+
     Returns the model's result, the trained model, and its per-user test values (for paired tests).
     """
     role, loc, spec = slot
     seed_everything(seed)
     model, items = build_model(role, spec, recipe, split, features or {})
+    if device is not None and device.type != "cpu":
+        model.to(device)
     kd = role == "student" and bool(recipe.distill) and teacher is not None
     no_kd_twin = role == "baseline" and loc == ("student",)  # the KD student's same-budget twin (model_slots)
     tag = "student + KD" if kd else ("student without KD" if no_kd_twin else role)
@@ -156,6 +163,8 @@ def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log
     distiller = None
     if kd:
         distiller = Distiller(teacher, recipe.teacher.name, model, spec.name, split.graph, recipe.distill)
+        if device is not None and device.type != "cpu":
+            distiller.to(device)
     ckpt = None
     if checkpoints is not None:
         slot_name = f"{role}-{'-'.join(map(str, loc))}-{spec.name.replace('/', '_')}"
@@ -216,8 +225,20 @@ def run_model(slot: ModelSlot, recipe: Recipe, split: Split, seed: int, log: Log
     return result, model, per_user
 
 
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``auto`` (or None): CUDA when present, else the CPU; ``cpu`` / ``cuda`` as asked (``cuda`` without a GPU is
+    an error naming the fix)."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise MMBenchError("device cuda was asked for, but torch sees no CUDA device; fix: use --device cpu (or "
+                           "auto), or install a CUDA build of torch on a machine with a GPU")
+    return dev
+
+
 def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None = None,
-               recipe_path: str | None = None, log: Log = print, resume: bool = True,
+               recipe_path: str | None = None, log: Log = print, resume: bool = True, device: str = "cpu",
                reuse: bool = True, only: Callable[[ModelSlot], bool] | None = None,
                monitor: Callable[[ModelSlot, int], Callable[[int, float], None] | None] | None = None) -> list[Path]:
     """Run every seed of ``recipe`` and write one record per seed; returns the record paths.
@@ -231,6 +252,7 @@ def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None
     cache when an identical one was trained before (see :mod:`mmbench.runner.model_cache`).
     """
     git = provenance.git_info()  # the code as it was when the run started
+    dev = resolve_device(device)
     t0 = time.perf_counter()
     data, split, data_info = prepare(recipe, log)
     prepare_s = time.perf_counter() - t0
@@ -275,7 +297,8 @@ def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None
                                                   teacher=teacher, checkpoints=ckpt_dir, fingerprint=fingerprint,
                                                   encoder_hooks=encoder_hooks, data_info=data_info, reuse=reuse,
                                                   teacher_key=teacher_key,
-                                                  on_validation=monitor(slot, seed) if monitor else None)
+                                                  on_validation=monitor(slot, seed) if monitor else None,
+                                                  device=dev)
                 done[i] = (result, values)
                 if slot.role == "teacher":
                     teacher, teacher_key = model, result.cache_key
@@ -286,7 +309,7 @@ def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None
         record = RunRecord(
             run_id=f"{info.name}-{info.hash[:8]}-s{seed}-{now.strftime('%Y%m%dT%H%M%S%fZ')}",
             created_at=now.isoformat(timespec="seconds"), recipe=info, dataset=data_info, seed=seed,
-            git=git, versions=provenance.package_versions(), hardware=provenance.hardware(),
+            git=git, versions=provenance.package_versions(), hardware=provenance.hardware(dev),
             features={m: f.info for m, f in features.items()}, models=models,
             kd=kd_report(models, select_metric=recipe.train.select_metric, gate=gate,
                          per_user=per_user if all(v is not None for v in per_user.values()) else None),

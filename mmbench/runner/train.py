@@ -199,6 +199,7 @@ def fit(model: nn.Module, split: Split, train: TrainSpec, ev: EvalSpec, *, seed:
         return FitResult(0, 0, "nothing to train" if train.epochs else "epochs: 0", validate(),
                          seconds=time.perf_counter() - t0)
     params = [p for p in model.parameters() if p.requires_grad]
+    device = params[0].device
     if distiller is not None:
         params += [p for p in distiller.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay)
@@ -249,7 +250,9 @@ def fit(model: nn.Module, split: Split, train: TrainSpec, ev: EvalSpec, *, seed:
         batches = own_batches(train.batch_size) if callable(own_batches) else sampler.epoch(train.batch_size)
         for users, pos, third in batches:
             # mmbench's sampler gives (users, positives, negatives); a model's own pipeline gives its batch
-            # loss in place of the negatives
+            # loss in place of the negatives. The sampler runs on the CPU; the batch goes to the model's device.
+            if device.type != "cpu" and not callable(own_batches):
+                users, pos, third = users.to(device), pos.to(device), third.to(device)
             tables = None
             if callable(own_batches):
                 loss = third

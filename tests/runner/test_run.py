@@ -116,3 +116,17 @@ def test_serving_scorer_is_the_served_models_score(small_split):
     pop = PopStudent(small_split.graph)
     scorer, device = serving_scorer(pop)  # no tables: its own score, on the CPU
     assert device.type == "cpu" and torch.equal(scorer(users), pop.score(users))
+
+
+def test_device_auto_is_the_cpu_without_cuda_and_cuda_without_a_gpu_is_one_clear_error(monkeypatch):
+    import torch
+
+    from mmbench.errors import MMBenchError
+    from mmbench.runner.run import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == resolve_device(None) == resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(MMBenchError, match="device cuda was asked for, but torch sees no CUDA device; fix: use"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == torch.device("cuda")

@@ -132,7 +132,7 @@ class LGMRecTeacher(EmbeddingRecommender):
     def _local(self, x: torch.Tensor, avail: torch.Tensor, m: str) -> torch.Tensor:
         """Modality graph embedding: projected item features, user means, ``n_mm_layers`` hops (last kept)."""
         items = x @ self.proj[m]
-        count = (self.inter @ avail.float()[:, None]).clamp(min=1)  # items of the user that have the modality
+        count = (self.inter @ avail.to(items.dtype)[:, None]).clamp(min=1)  # items of the user that have the modality
         h = torch.cat([(self.inter @ items) / count, items])
         for _ in range(self.n_mm_layers):
             h = self.adj @ h
