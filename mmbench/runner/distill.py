@@ -10,7 +10,7 @@ distillation loss; their weighted sum is added to the student's own BPR objectiv
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -84,7 +84,7 @@ class Distiller(nn.Module):
         ``loss_and_embeddings``), so that they are not computed twice.
         """
         u_s, i_s = tables if tables is not None else student.embeddings()
-        uu, items = torch.unique(users), torch.unique(pos)
+        uu = torch.unique(users)
         if max_users is not None and len(uu) > max_users:  # the batch order is random: so is this subset
             first = torch.zeros(len(uu), dtype=torch.long, device=uu.device).scatter_reduce(
                 0, torch.searchsorted(uu, users), torch.arange(len(users), device=uu.device), "amin",
@@ -96,7 +96,42 @@ class Distiller(nn.Module):
         s_scores = torch.bmm(i_s[cand], u_s[uu].unsqueeze(2)).squeeze(2)
         with torch.no_grad():
             t_scores = torch.bmm(self.i_t[cand], self.u_t[uu].unsqueeze(2)).squeeze(2)
-        s_in = {"scores": s_scores, "users": u_s[uu], "items": i_s[items]}
-        t_in = {"scores": t_scores, "users": self.u_t[uu], "items": self.i_t[items],
-                "n_top": torch.tensor(self.top.shape[1]), "n_items": torch.tensor(self.n_items)}
+        # the batch's user and item rows only when a loss reads them (embedding, contrastive; the ranking losses do
+        # not): computed on first access, once per step
+        batch_items = _Once(lambda: torch.unique(pos))
+        s_in = _Inputs({"scores": s_scores}, {"users": lambda: u_s[uu], "items": lambda: i_s[batch_items()]})
+        t_in = _Inputs({"scores": t_scores, "n_top": torch.tensor(self.top.shape[1]),
+                        "n_items": torch.tensor(self.n_items)},
+                       {"users": lambda: self.u_t[uu], "items": lambda: self.i_t[batch_items()]})
         return {name: w * loss(s_in, t_in) for name, w, loss in zip(self.names, self.weights, self.losses)}
+
+
+class _Once:
+    """A value computed on the first call and kept."""
+
+    def __init__(self, make: Callable[[], torch.Tensor]) -> None:
+        self.make, self.value = make, None
+
+    def __call__(self) -> torch.Tensor:
+        if self.value is None:
+            self.value = self.make()
+        return self.value
+
+
+class _Inputs(Mapping[str, torch.Tensor]):
+    """A distillation loss's inputs: ``ready`` values, and ``lazy`` ones computed on first access."""
+
+    def __init__(self, ready: dict[str, torch.Tensor], lazy: dict[str, Callable[[], torch.Tensor]]) -> None:
+        self.values = dict(ready)
+        self.lazy = {k: _Once(f) for k, f in lazy.items()}
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        if key in self.values:
+            return self.values[key]
+        return self.lazy[key]()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*self.values, *self.lazy])
+
+    def __len__(self) -> int:
+        return len(self.values) + len(self.lazy)
