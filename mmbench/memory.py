@@ -11,7 +11,8 @@ from __future__ import annotations
 BLOCK_ELEMENTS = 1 << 26
 
 
-def rows_per_block(width: int, cap: int | None = None, budget: int = BLOCK_ELEMENTS) -> int:
-    """How many rows of ``width`` values fit in ``budget`` values (at least 1, at most ``cap``)."""
-    rows = max(1, budget // max(int(width), 1))
+def rows_per_block(width: int, cap: int | None = None, budget: int | None = None) -> int:
+    """How many rows of ``width`` values fit in ``budget`` values (default :data:`BLOCK_ELEMENTS`; at least 1, at
+    most ``cap``)."""
+    rows = max(1, (BLOCK_ELEMENTS if budget is None else budget) // max(int(width), 1))
     return min(rows, cap) if cap is not None else rows

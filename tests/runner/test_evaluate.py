@@ -654,3 +654,35 @@ def test_per_user_values_match_recbole_on_a_real_split(split_fixture, part, requ
         for k in ks:
             np.testing.assert_allclose(ours[f"{label}@{k}"].numpy(), value[:, k - 1], rtol=0, atol=1e-6,
                                        err_msg=f"{label}@{k}")
+
+
+def test_score_batches_stay_within_the_memory_block_whatever_the_catalogue(monkeypatch):
+    """No users × items matrix: each call of the scorer gets at most BLOCK_ELEMENTS / n_items users (here a block of
+    3,000 scores over 1,000 items: 3 users), and the metrics equal those of one batch of every user."""
+    import mmbench.memory as memory
+
+    data = load_dataset("amazon-beauty", {"max_users": 60})
+    sp = make_split("loo-time", data.interactions)
+    gen = torch.Generator().manual_seed(0)
+    table = torch.randn(sp.n_users, sp.n_items, generator=gen)
+    sizes = []
+
+    def scorer(users: torch.Tensor) -> torch.Tensor:
+        sizes.append(len(users))
+        return table[users]
+
+    whole = evaluate(scorer, sp, "test", metrics=["hr", "ndcg", "recall"], ks=[5, 20], batch_size=4096)
+    assert max(sizes) == len(np.unique(sp.test.user))  # one batch when the block is large
+    monkeypatch.setattr(memory, "BLOCK_ELEMENTS", 3 * sp.n_items)
+    sizes.clear()
+    blocked = evaluate(scorer, sp, "test", metrics=["hr", "ndcg", "recall"], ks=[5, 20], batch_size=4096)
+    assert max(sizes) == 3 and sum(sizes) == len(np.unique(sp.test.user))
+    assert blocked == whole
+
+
+def test_rows_per_block():
+    from mmbench.memory import BLOCK_ELEMENTS, rows_per_block
+
+    assert rows_per_block(962_732) == BLOCK_ELEMENTS // 962_732 == 69
+    assert rows_per_block(12_101, cap=4096) == 4096  # a small catalogue keeps the asked batch size
+    assert rows_per_block(10**9) == 1 and rows_per_block(0) == BLOCK_ELEMENTS
