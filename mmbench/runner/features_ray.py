@@ -80,11 +80,9 @@ def run_ray(name: str, params: dict[str, Any], consumes: str, inputs: Sequence[A
     if consumes not in ("text", "image"):
         raise EncoderError(f"encoder {desc} consumes {consumes!r}: it reads the dataset itself, so there is nothing "
                            f"to spread over Ray workers; fix: run `mmbench features` without --backend ray")
-    import ray
-
     from mmbench.runner.ray_backend import connect
 
-    connect(options.address, options.workers, options.cpus_per_worker, options.gpus_per_worker)
+    ray = connect(options.address, options.workers, options.cpus_per_worker, options.gpus_per_worker)
     rows = [{"start": s, "inputs": json.dumps([None if x is None else str(x) for x in inputs[s:s + chunk]])}
             for s in range(0, len(inputs), chunk)]
     if not rows:

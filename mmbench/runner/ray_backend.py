@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mmbench.errors import MMBenchError
 from mmbench.recipe.schema import Recipe
 from mmbench.recipe.sweep import Sweep
 from mmbench.runner.tune import (TrialOutcome, describe_outcome, execute_trial, outcome_attrs, outcome_from_records,
@@ -36,7 +37,11 @@ def connect(address: str | None, workers: int, cpus_per_trial: int, gpus_per_tri
     The local Ray is always a new one (``address="local"``): a bare ``ray.init()`` would join whatever cluster
     ``ray start`` last left on this machine (``/tmp/ray/ray_current_cluster``), another job's or a dead one, and
     then refuse the worker count."""
-    import ray
+    try:
+        import ray
+    except ImportError:
+        raise MMBenchError("--backend ray needs Ray, which is not installed; fix: pip install 'mmbench[ray]' (or "
+                           "leave out --backend ray to run in this process)") from None
 
     if ray.is_initialized():
         return ray

@@ -28,3 +28,14 @@ def test_an_address_or_ray_address_is_joined_as_it_is(fake_ray, monkeypatch):
     connect(None, workers=2, cpus_per_trial=1)
     assert [c["address"] for c in fake_ray] == ["10.0.0.1:6379", "10.0.0.2:6379"]
     assert all("num_cpus" not in c for c in fake_ray)
+
+
+def test_missing_ray_is_one_clear_error(monkeypatch):
+    import sys
+
+    from mmbench.errors import MMBenchError
+    from mmbench.runner.ray_backend import connect
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an install without the `ray` extra looks like
+    with pytest.raises(MMBenchError, match=r"--backend ray needs Ray, which is not installed; fix: pip install 'mmbench\[ray\]'"):
+        connect(None, 1, 1)
