@@ -43,9 +43,14 @@ def bench() -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the synthetic data and the model.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the measurements as JSON here (atomically).")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also draw time and peak memory against size (PNG; needs the `plot` extra).")
+@click.option("--from", "from_json", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Measure nothing: print (and --plot) a report an earlier --out wrote.")
 @_friendly
 def bench_scale(sizes: str, items_per_interaction: float, users_per_interaction: float, datasets: tuple[str, ...],
-                batch_size: int, steps: int, eval_users: int, threads: int, seed: int, out: Path | None) -> None:
+                batch_size: int, steps: int, eval_users: int, threads: int, seed: int, out: Path | None,
+                plot: Path | None, from_json: Path | None) -> None:
     """LightGCN training and full-ranking evaluation: seconds and peak memory against data size.
 
     Every size runs in its own process, so each peak RSS is its own. The synthetic data are generated from the
@@ -53,7 +58,21 @@ def bench_scale(sizes: str, items_per_interaction: float, users_per_interaction:
     """
     from mmbench.results.store import atomic_write_text
     from mmbench.runner.provenance import git_info, hardware
-    from mmbench.runner.scale import measure_in_subprocess, synthetic_sizes
+    from mmbench.runner.scale import measure_in_subprocess, render_markdown, synthetic_sizes
+
+    if from_json is not None:
+        try:
+            report = json.loads(from_json.read_text())
+            rows = report["rows"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise click.BadParameter(f"{from_json} is not a report `mmbench bench scale --out` wrote ({exc})",
+                                     param_hint="--from") from None
+        click.echo(render_markdown(report))
+        if plot is not None:
+            from mmbench.results.plots import scale_chart
+
+            click.echo(f"wrote {scale_chart(report, plot)}", err=True)
+        return
 
     runs = [("synthetic", {**p, "seed": seed}, "ratio-8-1-1") for p in
             synthetic_sizes([_count(s) for s in sizes.split(",") if s.strip()], items_per_interaction,
@@ -73,9 +92,11 @@ def bench_scale(sizes: str, items_per_interaction: float, users_per_interaction:
                    f"{row['rss_peak_mib']:,.0f} MiB", err=True)
     report = {"kind": "mmbench bench scale", "threads": threads, "batch_size": batch_size, "steps": steps,
               "eval_users": eval_users, "seed": seed, "git": git_info(), "hardware": hardware(), "rows": rows}
-    from mmbench.runner.scale import render_markdown
-
     click.echo(render_markdown(report))
     if out is not None:
         atomic_write_text(out, json.dumps(report, indent=2) + "\n")
         click.echo(f"wrote {out}", err=True)
+    if plot is not None:
+        from mmbench.results.plots import scale_chart
+
+        click.echo(f"wrote {scale_chart(report, plot)}", err=True)

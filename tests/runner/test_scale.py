@@ -41,3 +41,44 @@ def test_markdown_ratios_are_against_the_first_row():
     big = {**row, "interactions": 100, "step_s": 0.9, "epoch_s_estimate": 90.0, "rss_peak_mib": 700.0}
     table = render_markdown({"rows": [row, big]})
     assert table.splitlines()[-1].endswith("| 10.0 | 9.0 | 90.0 | 7.0 |")
+
+
+def _row(dataset: str, n: int, step: float, rss: float) -> dict:
+    return {"dataset": dataset, "interactions": n, "users": n // 20, "items": n // 10, "step_s": step,
+            "epoch_s_estimate": step * n / 8192, "eval_s_estimate": n / 1e5, "rss_peak_mib": rss}
+
+
+def test_bench_scale_from_a_report_prints_and_plots_without_measuring(tmp_path):
+    import pytest
+
+    pytest.importorskip("matplotlib")
+    report = {"threads": 1, "batch_size": 8192, "rows": [_row("synthetic", 10**6, 0.2, 1900.0),
+                                                         _row("synthetic", 10**7, 4.0, 8300.0),
+                                                         _row("gowalla", 1_027_370, 0.12, 1365.0)]}
+    src, png = tmp_path / "scale.json", tmp_path / "scale.png"
+    src.write_text(json.dumps(report))
+    res = CliRunner().invoke(main, ["bench", "scale", "--from", str(src), "--plot", str(png)])
+    assert res.exit_code == 0, res.output
+    assert "| synthetic | 10,000,000 |" in res.output and "| gowalla | 1,027,370 |" in res.output
+    from PIL import Image
+
+    with Image.open(png) as im:  # two panels side by side, not collapsed
+        assert im.size[0] > 1200 and im.size[1] > 500
+
+
+def test_scale_chart_needs_two_sizes(tmp_path):
+    import pytest
+
+    from mmbench.errors import MMBenchError
+    from mmbench.results.plots import scale_chart
+
+    pytest.importorskip("matplotlib")
+    with pytest.raises(MMBenchError, match="at least two synthetic sizes"):
+        scale_chart({"rows": [_row("synthetic", 10**6, 0.2, 1900.0)]}, tmp_path / "x.png")
+
+
+def test_bench_scale_from_a_file_that_is_not_a_report_is_a_usage_error(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    res = CliRunner().invoke(main, ["bench", "scale", "--from", str(bad)])
+    assert res.exit_code == 2 and "is not a report `mmbench bench scale --out` wrote" in res.output
