@@ -18,6 +18,7 @@ def render_card(card: dict[str, Any], split: dict[str, Any] | None = None) -> st
                      ["interactions", _n(card["interactions"])], ["density", f"{card['density']:.6f}"],
                      ["time range", " … ".join(card["time_range"]) if card.get("time_range") else "no timestamps"],
                      ["columns", ", ".join(k for k, v in card["columns"].items() if v) or "user, item only"],
+                     *([["given split", card["split_note"]]] if card.get("split_note") else []),
                      ["users with tied last two timestamps",
                       f"{card['ties']['share_users_tied_last_timestamp']:.1%} (tie-break: {card['ties']['tie_break']})"
                       if card.get("time_range") else "n/a (no timestamps)"]],

@@ -202,5 +202,7 @@ def preprocess(name: str, raw: RawData, *, raw_hash: str, cache_key: str,
         "modalities": {k: avail(k) for k in modalities},
         "hashes": {"raw": raw_hash, "cache_key": cache_key},
     }
+    if "split" in raw.notes:  # how the dataset's own split was made (e.g. a validation part carved by the loader)
+        card["split_note"] = raw.notes["split"]
     return PreparedData(name, inter, items, tuple(raw.text_fields), raw.image_field, features, modalities,
                         card, raw_hash, cache_key)

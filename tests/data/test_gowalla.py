@@ -41,6 +41,8 @@ def test_counts_match_provenance_and_ids_are_the_released_ones(data, split):
     assert (data.card["users"], data.card["items"], data.card["interactions"]) == (29858, 40981, 1027370)
     assert (len(split.train), len(split.valid), len(split.test)) == (780270, 29858, 217242)
     assert split.card["users_in_valid"] == split.card["users_in_test"] == 29858
+    assert data.card["split_note"] == ("given train/test (LightGCN paper); valid = 1 seeded random train pair(s) per "
+                                       "user (valid_seed 0)")
     # every raw id is present, so dense ids are the released ids and results line up with the papers' files
     assert np.array_equal(data.interactions.user_ids.astype(np.int64), np.arange(29858))
     assert np.array_equal(data.interactions.item_ids.astype(np.int64), np.arange(40981))
