@@ -69,7 +69,7 @@ def bench_scale(sizes: str, items_per_interaction: float, users_per_interaction:
                                      param_hint="--from") from None
         click.echo(render_markdown(report))
         if plot is not None:
-            from mmbench.results.plots import scale_chart
+            from mmbench.results.bench_plots import scale_chart
 
             click.echo(f"wrote {scale_chart(report, plot)}", err=True)
         return
@@ -97,6 +97,6 @@ def bench_scale(sizes: str, items_per_interaction: float, users_per_interaction:
         atomic_write_text(out, json.dumps(report, indent=2) + "\n")
         click.echo(f"wrote {out}", err=True)
     if plot is not None:
-        from mmbench.results.plots import scale_chart
+        from mmbench.results.bench_plots import scale_chart
 
         click.echo(f"wrote {scale_chart(report, plot)}", err=True)

@@ -39,7 +39,8 @@ from mmbench.components.students._adapter import ItemAdapter
 from mmbench.recipe.load import load_recipe
 from mmbench.runner.evaluate import evaluate
 from mmbench.runner.features import extract_all
-from mmbench.runner.run import build_model, prepare
+from mmbench.runner.build import build_model
+from mmbench.runner.run import prepare
 from mmbench.runner.slices import evaluate_slices
 from mmbench.runner.train import fit, seed_everything
 

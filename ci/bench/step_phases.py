@@ -18,7 +18,8 @@ from mmbench.allocator import keep_freed_memory
 from mmbench.components.students.lightgcn import LightGCNStudent
 from mmbench.data.load import load_dataset
 from mmbench.data.splits import make_split
-from mmbench.runner.train import BPRSampler, seed_everything
+from mmbench.runner.sampling import BPRSampler
+from mmbench.runner.train import seed_everything
 
 
 def phases(dataset: str, split_name: str, batch: int) -> dict[str, float]:

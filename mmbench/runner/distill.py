@@ -20,7 +20,7 @@ from mmbench.errors import MMBenchError
 from mmbench.kinds import DISTILL_LOSSES
 from mmbench.memory import rows_per_block
 from mmbench.recipe.schema import DistillSpec
-from mmbench.runner.train import sample_unseen, train_keys
+from mmbench.runner.sampling import sample_unseen, train_keys
 
 
 def _tables(model: nn.Module, role: str, name: str) -> tuple[torch.Tensor, torch.Tensor]:

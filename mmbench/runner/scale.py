@@ -40,7 +40,8 @@ def measure(dataset: str, params: dict[str, Any], split: str, *, batch_size: int
     from mmbench.data.splits import make_split
     from mmbench.data.types import Pairs, Split
     from mmbench.runner.evaluate import evaluate
-    from mmbench.runner.train import BPRSampler, seed_everything
+    from mmbench.runner.sampling import BPRSampler
+    from mmbench.runner.train import seed_everything
 
     out: dict[str, Any] = {"dataset": dataset, "params": params, "split": split, "batch_size": batch_size,
                            "dim": dim, "layers": layers, "threads": torch.get_num_threads(),

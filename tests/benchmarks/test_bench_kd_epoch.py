@@ -22,7 +22,8 @@ import torch
 from mmbench.components.students.lightgcn import LightGCNStudent
 from mmbench.recipe.schema import DistillSpec
 from mmbench.runner.distill import Distiller
-from mmbench.runner.train import BPRSampler, seed_everything
+from mmbench.runner.sampling import BPRSampler
+from mmbench.runner.train import seed_everything
 from test_bench_lightgcn_epoch import dataset, mmbench_epoch, scope
 
 BATCH, LR, SEED, ROUNDS, DISTILL_USERS = 4096, 1e-2, 0, 5, 256

@@ -22,7 +22,7 @@ embeddings / batch size. RecBole's defaults differ (``n_layers: 2``, ``reg_weigh
 ``require_pow: False`` = unsquared norms, ``train_batch_size: 2048``) and are overridden: its
 ``reg_weight`` is 2 × mmbench's ``reg`` with ``require_pow: True`` (its EmbLoss halves the squared norms),
 which makes the two objectives identical. The mmbench epoch is the inner loop of
-:func:`mmbench.runner.train.fit` (BPRSampler, ``model.loss``, Adam step); RecBole's is
+:func:`mmbench.runner.train.fit` (``mmbench.runner.sampling.BPRSampler``, ``model.loss``, Adam step); RecBole's is
 ``Trainer._train_epoch`` on its train data loader (which samples the negatives). Both run on CPU with the
 same torch thread count, in one process, one after the other.
 """
@@ -42,7 +42,8 @@ from mmbench.components.students.lightgcn import LightGCNStudent
 from mmbench.data.load import load_dataset
 from mmbench.data.splits import make_split
 from mmbench.data.types import Interactions, Pairs, Split
-from mmbench.runner.train import BPRSampler, seed_everything
+from mmbench.runner.sampling import BPRSampler
+from mmbench.runner.train import seed_everything
 
 DIM, LAYERS, BATCH, LR, REG = 64, 3, 4096, 1e-3, 1e-4
 ROUNDS = 5  # timed epochs per model, after the two checked (warm-up) epochs

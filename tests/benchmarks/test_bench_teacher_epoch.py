@@ -29,7 +29,8 @@ from mmbench.kinds import TEACHERS
 from mmbench.recipe.load import load_recipe
 from mmbench.runner.run import prepare
 from mmbench.runner.features import extract_all
-from mmbench.runner.train import BPRSampler, seed_everything
+from mmbench.runner.sampling import BPRSampler
+from mmbench.runner.train import seed_everything
 from test_bench_lightgcn_epoch import mmbench_epoch as epoch  # the same epoch as the LightGCN benchmark
 
 BATCH, LR, SEED, ROUNDS = 4096, 1e-3, 0, 3

@@ -105,7 +105,7 @@ def test_frozen_view_has_no_dropout_even_in_training():
 
 
 def test_knn_graph_follows_the_imputer():
-    from mmbench.components._graph import ModalityKNN
+    from mmbench.components._graph_cache import ModalityKNN
 
     side = _side().eval()
     knn = ModalityKNN(side, k=3, weights={"text": 0.5, "image": 0.5})

@@ -17,7 +17,8 @@ from mmbench.metrics.robustness import auc, condition_keep, keep_mask, relative,
 from mmbench.recipe.load import load_recipe
 from mmbench.results.leaderboard import render
 from mmbench.runner.evaluate import evaluate
-from mmbench.runner.run import build_model, prepare
+from mmbench.runner.build import build_model
+from mmbench.runner.run import prepare
 from mmbench.runner.features import extract_all
 
 

@@ -70,7 +70,7 @@ def test_scale_chart_needs_two_sizes(tmp_path):
     import pytest
 
     from mmbench.errors import MMBenchError
-    from mmbench.results.plots import scale_chart
+    from mmbench.results.bench_plots import scale_chart
 
     pytest.importorskip("matplotlib")
     with pytest.raises(MMBenchError, match="at least two synthetic sizes"):

@@ -10,7 +10,8 @@ from mmbench.components.students.mf import MFStudent
 from mmbench.components.students.pop import PopStudent
 from mmbench.recipe.schema import EvalSpec, TrainSpec
 from mmbench.runner import train as train_mod
-from mmbench.runner.train import BPRSampler, TrainingError, fit, seed_everything
+from mmbench.runner.sampling import BPRSampler
+from mmbench.runner.train import TrainingError, fit, seed_everything
 
 EV = EvalSpec(ks=[10], metrics=["hr", "ndcg"])
 

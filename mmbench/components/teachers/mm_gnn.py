@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from mmbench.components._base import EmbeddingRecommender, check_params, bpr_loss, l2
-from mmbench.components._graph import ModalityKNN, SparseOp, UserItemGraph, propagate
+from mmbench.components._graph import SparseOp, propagate
+from mmbench.components._graph_cache import ModalityKNN, UserItemGraph
 from mmbench.components._items import ItemSide
 from mmbench.data.types import TrainGraph
 from mmbench.errors import MMBenchError
