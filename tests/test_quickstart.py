@@ -36,7 +36,7 @@ def test_quickstart_is_the_kd_pipeline_with_robustness_and_latency():
 def test_quickstart_lands_in_the_literature_range(tmp_path):
     by = {r["role"] + ("-" + r["component"]): r for r in _run(ROOT / "recipes" / "quickstart.yaml", tmp_path)}
     teacher, student, baseline = by["teacher-mm-gnn"], by["student-lightgcn"], by["baseline-lightgcn"]
-    # PROTOCOL.md, same split: RecBole 1.2.1 LightGCN NDCG@10 0.0219, HR@10 0.0447
+    # docs/PROTOCOL.md, same split: RecBole 1.2.1 LightGCN NDCG@10 0.0219, HR@10 0.0447
     assert 0.018 < baseline["NDCG@10"] < 0.027 and 0.037 < baseline["HR@10"] < 0.055
     assert teacher["NDCG@10"] > 0.018 and student["NDCG@10"] > 0.018
     assert student["params"] == baseline["params"] == 64 * (22363 + 12101)
@@ -48,7 +48,7 @@ def test_quickstart_lands_in_the_literature_range(tmp_path):
 @pytest.mark.integration
 def test_mf_and_popularity_land_in_the_literature_range(tmp_path):
     by = {r["component"]: r for r in _run(ROOT / "recipes" / "beauty" / "mf.yaml", tmp_path)}
-    # PROTOCOL.md, same split: RecBole Pop HR@10 0.0115 / NDCG@10 0.0056; RecBole BPR-MF HR@10 0.0357 / NDCG@10 0.0176
+    # docs/PROTOCOL.md, same split: RecBole Pop HR@10 0.0115 / NDCG@10 0.0056; RecBole BPR-MF HR@10 0.0357 / NDCG@10 0.0176
     assert by["pop"]["HR@10"] == pytest.approx(0.0115, abs=0.001)
     assert by["pop"]["NDCG@10"] == pytest.approx(0.0056, abs=0.0005)
     assert 0.028 < by["mf"]["HR@10"] < 0.045 and 0.013 < by["mf"]["NDCG@10"] < 0.023
