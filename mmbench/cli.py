@@ -56,8 +56,12 @@ def main() -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a recipe field by dotted path, e.g. --set student.params.dim=128 (repeatable).")
 @click.option("--seed", "seeds", multiple=True, type=int, help="Run these seeds instead of the recipe's (repeatable).")
-@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
-              show_default=True, help="Where run records are written (under runs/).")
+@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where run records are written (under runs/); default: $MMBENCH_RESULTS_DIR, else ./mmbench-results "
+                   "(never the committed results/ unless you name it).")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for torch (and the evaluator); default: $MMBENCH_THREADS, else torch's own default "
+                   "(one per core). Recorded in every record. On a machine other jobs share, 1 is often much faster.")
 @click.option("--plugin", "plugins", multiple=True, metavar="MODULE",
               help="Import a module that registers components, e.g. --plugin acme_mm.components (repeatable).")
 @click.option("--quiet", "-q", is_flag=True, help="Only print the final table.")
@@ -79,9 +83,9 @@ def main() -> None:
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where models train and are evaluated (local backend): auto = cuda when present, else cpu.")
 @_friendly
-def run(recipes: tuple[Path, ...], overrides: tuple[str, ...], seeds: tuple[int, ...], results_dir: Path,
-        plugins: tuple[str, ...], quiet: bool, resume: bool, reuse: bool, backend: str, address: str | None,
-        workers: int, cpus_per_trial: int, missing: bool, device: str) -> None:
+def run(recipes: tuple[Path, ...], overrides: tuple[str, ...], seeds: tuple[int, ...], results_dir: Path | None,
+        threads: int | None, plugins: tuple[str, ...], quiet: bool, resume: bool, reuse: bool, backend: str,
+        address: str | None, workers: int, cpus_per_trial: int, missing: bool, device: str) -> None:
     """Run recipes: prepare data, train (selecting on valid), test once, write one record per seed.
 
     Several recipes run one after the other (every one is validated first); with --backend ray every
@@ -92,13 +96,21 @@ def run(recipes: tuple[Path, ...], overrides: tuple[str, ...], seeds: tuple[int,
     from tabulate import tabulate
 
     from mmbench.recipe.load import load_recipe
+    from mmbench.results.store import default_results_dir
     from mmbench.results.terminal import kd_lines, summary_rows
     from mmbench.runner.run import run_recipe
+    from mmbench.runner.threads import set_threads
 
+    results_dir = results_dir if results_dir is not None else default_results_dir()
     specs = [load_recipe(recipe, overrides) for recipe in recipes]  # every recipe valid before anything runs
+    if backend == "local":
+        for line in set_threads(threads):
+            click.echo(line, err=True)
     todo = [list(dict.fromkeys(seeds or spec.seeds)) for spec in specs]
     if missing:
         todo = [_unrecorded(spec, want, results_dir) for spec, want in zip(specs, todo)]
+    else:
+        _note_recorded(specs, todo, results_dir)
     by_recipe: list[list[Path]] = []
     failed: list[tuple[int, str]] = []
     if backend == "ray":
@@ -147,6 +159,18 @@ def run(recipes: tuple[Path, ...], overrides: tuple[str, ...], seeds: tuple[int,
         sys.exit(1)
 
 
+def _note_recorded(specs: list[Any], todo: list[list[int]], results_dir: Path) -> None:
+    """Say so when a seed about to run already has a record here: the leaderboard will count the newest."""
+    from mmbench.runner.tune import recorded
+
+    for spec, want in zip(specs, todo):
+        have = recorded(results_dir, spec, want)
+        if have:
+            click.echo(f"note: {spec.name} seed(s) {sorted(have)} already have a record in {results_dir / 'runs' / spec.name}; "
+                       "the new one will be counted instead (the leaderboard counts the newest and lists the "
+                       "others); --missing skips recorded seeds", err=True)
+
+
 def _unrecorded(spec: Any, seeds: list[int], results_dir: Path) -> list[int]:
     """The seeds of ``seeds`` that ``results_dir`` holds no record of for this recipe (name and hash)."""
     from mmbench.runner.tune import recorded
@@ -193,7 +217,8 @@ def validate(recipes: tuple[Path, ...], overrides: tuple[str, ...], plugins: tup
 
 @main.command()
 @click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
-              show_default=True, help="Folder whose runs/ holds the run records.")
+              show_default=True, help="Folder whose runs/ holds the run records (the committed suite by default; "
+                                      "`mmbench run` writes to ./mmbench-results unless told otherwise).")
 @click.option("--format", "fmt", type=click.Choice(["md", "csv", "json", "html"]), default="md", show_default=True)
 @click.option("--view", type=click.Choice(["models", "kd", "robustness", "headline", "tuning", "datasets"]),
               default="models", show_default=True,
@@ -221,10 +246,15 @@ def leaderboard(results_dir: Path, fmt: str, view: str, metric: str, recipes: tu
                 output: Path | None, plot_dir: Path | None, plugins: tuple[str, ...]) -> None:
     """Aggregate run records into a leaderboard: mean ± 95% CI over seeds of the test metrics."""
     _load(plugins)
-    from mmbench.results.leaderboard import filter_recipes, recipe_labels, render, rows
-    from mmbench.results.store import atomic_write_text, load_records
+    from mmbench.results.leaderboard import check_metric, duplicate_notes, filter_recipes, recipe_labels, render, rows
+    from mmbench.results.store import atomic_write_text, require_records
 
-    records = filter_recipes(load_records(results_dir), recipes)
+    records = filter_recipes(require_records(results_dir), recipes)
+    if click.get_current_context().get_parameter_source("metric") != click.core.ParameterSource.DEFAULT \
+            or view != "models":
+        check_metric(records, metric)
+    for note in duplicate_notes(records):
+        click.echo(f"note: {note}", err=True)
     text = render(records, fmt, [c.strip() for c in columns.split(",") if c.strip()], view=view, metric=metric)
     if output:
         atomic_write_text(output, text)

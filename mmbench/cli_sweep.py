@@ -12,8 +12,10 @@ from mmbench.cli import _friendly, _load
 
 @click.command()
 @click.argument("sweep_file", metavar="SWEEP.yaml", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
-              show_default=True, help="Records go under sweeps/<sweep name>/ here (never into the leaderboard's runs/).")
+@click.option("--results-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Records go under sweeps/<sweep name>/ here (never into the leaderboard's runs/); default: "
+                   "$MMBENCH_RESULTS_DIR, else ./mmbench-results. The committed studies are in results/: "
+                   "--results-dir results continues one of them.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
               help="1: run in this process, in order. N: N `mmbench run` workers with cpu_count // N threads each.")
 @click.option("--rerun", is_flag=True, help="Run every (trial, seed) even when its record exists.")
@@ -35,7 +37,7 @@ from mmbench.cli import _friendly, _load
               help="Run the sweep or study on this recipe instead of the file's (e.g. your own data); it is then "
                    "named <sweep>.<recipe stem>.")
 @_friendly
-def sweep(sweep_file: Path, results_dir: Path, jobs: int, rerun: bool, dry_run: bool, plugins: tuple[str, ...],
+def sweep(sweep_file: Path, results_dir: Path | None, jobs: int, rerun: bool, dry_run: bool, plugins: tuple[str, ...],
           quiet: bool, backend: str, address: str | None, workers: int, cpus_per_trial: int,
           gpus_per_trial: float, recipe: Path | None) -> None:
     """Run a sweep file: its explicit trials over its seeds, or its tuning study (`search:`); select on VALID.
@@ -47,6 +49,9 @@ def sweep(sweep_file: Path, results_dir: Path, jobs: int, rerun: bool, dry_run: 
     only the selected trial's test value is shown. Exit 1 if a job failed.
     """
     _load(plugins)
+    from mmbench.results.store import default_results_dir
+
+    results_dir = results_dir if results_dir is not None else default_results_dir()
     from tabulate import tabulate
 
     from mmbench.results.sweep import markdown, summarize, write_summary

@@ -131,16 +131,20 @@ class Registry(Generic[T]):
         return f"Registry({self.kind!r}, {len(self)} entries)"
 
     def __len__(self) -> int:
+        _discover()
         return len(self._entries)
 
     def __contains__(self, name: object) -> bool:
+        if name not in self._entries:
+            _discover()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def names(self) -> list[str]:
-        """Registered names, sorted."""
+        """Registered names, sorted (the built-in and installed components are loaded on first use)."""
+        _discover()
         return sorted(self._entries)
 
     def entries(self) -> list[Entry[T]]:
@@ -195,7 +199,10 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except (KeyError, TypeError):
-            raise UnknownComponentError(self.unknown_message(name)) from None
+            pass
+        if _discover():
+            return self.entry(name)
+        raise UnknownComponentError(self.unknown_message(name)) from None
 
     def suggest(self, name: str) -> list[str]:
         """Close matches for a misspelled ``name`` (also matching the part after a namespace)."""
@@ -233,6 +240,21 @@ class Registry(Generic[T]):
             yield self
         finally:
             self._entries = saved
+
+
+_DISCOVERED = False
+
+
+def _discover() -> bool:
+    """Load the built-in components and installed entry-point plugins the first time any registry is read, so
+    that every entry point of the Python API (``load_dataset``, ``STUDENTS.get``, ...) sees them without the
+    caller importing ``mmbench.components`` first. Returns whether this call loaded them (the caller retries)."""
+    global _DISCOVERED
+    if _DISCOVERED:
+        return False
+    _DISCOVERED = True  # before the imports: a registry read while they run must not recurse
+    load_plugins()
+    return True
 
 
 def load_plugins(modules: list[str] | tuple[str, ...] = (), *, source: str = "--plugin",

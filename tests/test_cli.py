@@ -219,3 +219,45 @@ def test_run_missing_runs_only_unrecorded_seeds(cli, tmp_path):
     changed = cli("run", str(recipe), "--missing", "--set", "student.params.dim=4", "--results-dir", str(res), "-q")
     assert "2 record(s)" in changed.output  # another recipe hash: its seeds are not recorded yet
     assert len(list((res / "runs" / "cont").glob("*.json"))) == 4
+
+
+def test_run_writes_outside_the_committed_results_by_default_and_records_threads(cli, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MMBENCH_RESULTS_DIR", raising=False)
+    monkeypatch.setenv("MMBENCH_THREADS", "")  # restored (unset) after the test; --threads sets it
+    threads = torch.get_num_threads()
+    recipe = tmp_path / "local.yaml"
+    recipe.write_text("schema_version: 1\ndataset: {name: amazon-beauty, params: {max_users: 200}}\n"
+                      "student: {name: pop}\nseeds: [0]\n")
+    try:
+        first = cli("run", str(recipe), "--threads", "1", "-q")
+        again = cli("run", str(recipe), "--threads", "1", "-q")
+    finally:
+        torch.set_num_threads(threads)
+    assert first.exit_code == 0 and again.exit_code == 0, first.output + again.output
+    assert not (tmp_path / "results").exists()
+    paths = sorted((tmp_path / "mmbench-results" / "runs" / "local").glob("*.json"))
+    assert len(paths) == 2
+    hw = json.loads(paths[0].read_text())["hardware"]
+    assert hw["torch_threads"] == 1 and hw["threads_from"].startswith("--threads") and hw["tag"].endswith(":1t")
+    assert "seed(s) [0] already have a record" in again.output
+    # the leaderboard counts the newest record of the seed and names the one it does not count
+    board = cli("leaderboard", "--results-dir", "mmbench-results", "--format", "json")
+    assert board.exit_code == 0
+    (row,) = json.loads(board.stdout)
+    assert row["seeds"] == 1
+    older, newer = (json.loads(p.read_text())["run_id"] for p in sorted(paths, key=lambda p: json.loads(p.read_text())["created_at"]))
+    note = [ln for ln in board.stderr.splitlines() if "2 records of local" in ln]
+    assert note and f"counted: the newest, {newer}" in note[0] and f"not counted: {older}" in note[0]
+
+
+def test_leaderboard_refuses_a_missing_or_empty_results_dir_and_unknown_metrics(cli, tmp_path):
+    missing = cli("leaderboard", "--results-dir", str(tmp_path / "nowhere"))
+    assert missing.exit_code == 2 and f"{tmp_path / 'nowhere' / 'runs'} does not exist" in missing.output
+    (tmp_path / "empty" / "runs").mkdir(parents=True)
+    empty = cli("leaderboard", "--results-dir", str(tmp_path / "empty"))
+    assert empty.exit_code == 2 and "holds no run record" in empty.output and "fix:" in empty.output
+    typo = cli("leaderboard", "--view", "kd", "--metric", "NDGC@10")
+    assert typo.exit_code == 2 and "unknown --metric 'NDGC@10'" in typo.output and "did you mean 'NDCG@10'" in typo.output

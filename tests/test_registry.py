@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -239,3 +240,19 @@ def test_missing_plugin_module_error_is_short_but_a_broken_one_shows_its_traceba
     with pytest.raises(PluginImportError) as buggy:
         load_plugins(["buggy_plugin_qq"], entry_points=False)
     assert "Traceback" in str(buggy.value) and "buggy_plugin_qq.py\", line 2" in str(buggy.value)
+
+
+def test_the_python_api_sees_builtins_without_importing_components_first(tmp_path):
+    # A fresh interpreter that never imports mmbench.components: the first registry read loads the built-ins.
+    code = textwrap.dedent(f"""
+        import os, sys
+        os.environ["MMBENCH_CACHE_DIR"] = {str(tmp_path)!r}
+        from mmbench.data.load import load_dataset
+        from mmbench.kinds import DATASETS, STUDENTS
+        assert "mmbench.components" not in sys.modules
+        data = load_dataset("amazon-beauty", {{"max_users": 50}})
+        assert data.interactions is not None and len(data.interactions) > 0
+        assert "lightgcn" in STUDENTS and len(DATASETS) > 3 and "gowalla" in DATASETS.names()
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]

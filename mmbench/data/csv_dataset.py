@@ -76,6 +76,9 @@ class CSVDataset:
         self.items, self.item_id_col = items, item_id_col or item_col
         self.text_cols, self.image_col, self.features = list(text_cols or []), image_col, dict(features or {})
         self.preprocess = Preprocess(min_rating=min_rating, start=start, end=end, k_core=k_core)
+        require_file(self.path, _FIX_PATH)  # now, so that `mmbench validate` reports a wrong path
+        if self.items:
+            require_file(self.items, "check dataset.params.items")
 
     def _feature_specs(self) -> dict[str, tuple[str, str]]:
         out = {}

@@ -72,7 +72,8 @@ class DatasetSpec(ComponentSpec):
 class TrainSpec(_Strict):
     """Training budget and model selection (always on the validation split)."""
 
-    epochs: int = Field(100, ge=0)
+    epochs: int = Field(100, ge=1, description="most epochs to train (at least 1: a record of untrained models "
+                        "is never what a recipe means; a model with nothing to train, such as pop, ignores it)")
     batch_size: PositiveInt = 4096
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)

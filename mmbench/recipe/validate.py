@@ -13,6 +13,7 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel
 
+from mmbench.errors import MMBenchError
 from mmbench.kinds import DATASETS, DISTILL_LOSSES, ENCODERS, FUSIONS, IMPUTERS, METRICS, STUDENTS, TEACHERS
 from mmbench.params import check_params, did_you_mean, format_loc
 from mmbench.recipe.schema import ADDED_TRAIN_DEFAULTS, SCHEMA_VERSION, Recipe, TrainSpec
@@ -126,6 +127,12 @@ def component_issues(raw: dict[str, Any]) -> tuple[list[tuple[Path_, str]], dict
             issues.append(((*loc, "name"), str(exc)))
             continue
         issues += [((*loc, "params", *where), problem) for where, problem in problems]
+        if not problems and reg is DATASETS:
+            try:  # a dataset checks what it can before loading (its files exist, its options fit together)
+                reg.get(name)(**values)
+            except MMBenchError as exc:
+                issues.append(((*loc, "params"), str(exc)))
+                continue
         if not problems:
             resolved[loc] = values
     metrics = (raw.get("eval") or {}).get("metrics") if isinstance(raw.get("eval"), dict) else None

@@ -8,6 +8,7 @@ content differs (e.g. a bring-your-own file that changed between runs): the colu
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -72,9 +73,8 @@ def recipe_labels(records: Sequence[RunRecord]) -> list[tuple[str, RunRecord]]:
         hashes[rec.recipe.name].add(rec.recipe.hash)
         data[(rec.recipe.name, rec.recipe.hash, rec.dataset.key, rec.dataset.split)].add(rec.dataset.split_hash)
     newest: dict[tuple[Any, ...], RunRecord] = {}
-    for rec in sorted(records, key=lambda r: r.created_at):
-        newest[(rec.recipe.name, rec.recipe.hash, rec.dataset.key, rec.dataset.split, rec.dataset.split_hash,
-                rec.seed)] = rec
+    for rec in sorted(records, key=lambda r: r.created_at):  # duplicate_notes() reports the ones left out
+        newest[_record_key(rec)] = rec
     out = []
     for rec in newest.values():
         recipe = rec.recipe.name if len(hashes[rec.recipe.name]) == 1 else f"{rec.recipe.name}@{rec.recipe.hash[:8]}"
@@ -86,6 +86,45 @@ def recipe_labels(records: Sequence[RunRecord]) -> list[tuple[str, RunRecord]]:
                                "fix: delete that record (recipes can no longer produce one)")
         out.append((recipe, rec))
     return out
+
+
+def _record_key(rec: RunRecord) -> tuple[Any, ...]:
+    return (rec.recipe.name, rec.recipe.hash, rec.dataset.key, rec.dataset.split, rec.dataset.split_hash, rec.seed)
+
+
+def duplicate_notes(records: Sequence[RunRecord]) -> list[str]:
+    """One line per (recipe, data, seed) with more than one record: which record the leaderboard counts (the
+    newest) and which it does not, each with its date, hardware and code, so none is dropped unseen."""
+    groups: dict[tuple[Any, ...], list[RunRecord]] = defaultdict(list)
+    for rec in records:
+        groups[_record_key(rec)].append(rec)
+
+    def describe(rec: RunRecord) -> str:
+        git = rec.git or {}
+        code = f"git {str(git.get('sha') or '?')[:8]}{' dirty' if git.get('dirty') else ''}"
+        return f"{rec.run_id} ({rec.created_at[:16].replace('T', ' ')}, {(rec.hardware or {}).get('tag', '?')}, {code})"
+
+    out = []
+    for (name, rhash, _, split, _, seed), recs in groups.items():
+        if len(recs) < 2:
+            continue
+        recs = sorted(recs, key=lambda r: r.created_at)
+        out.append(f"{len(recs)} records of {name} (recipe {rhash[:8]}) seed {seed} on {recs[0].dataset.key} · {split}: "
+                   f"counted: the newest, {describe(recs[-1])}; not counted: "
+                   + "; ".join(describe(r) for r in recs[:-1])
+                   + ". Fix: delete the records you do not want, or keep runs apart with --results-dir")
+    return out
+
+
+def check_metric(records: Sequence[RunRecord], metric: str) -> None:
+    """Raise a ResultsError naming the metrics the records have when none of their models reports ``metric``
+    (a typo must not read as "no runs found")."""
+    known = sorted({c for rec in records for m in rec.models for c in m.test_values()})
+    if known and metric not in known:
+        hint = difflib.get_close_matches(metric, known, n=1)
+        raise ResultsError(f"unknown --metric {metric!r}{f' (did you mean {hint[0]!r}?)' if hint else ''}; these "
+                           f"records report: {', '.join(c for c in known if '[' not in c)} (and per-slice columns "
+                           "such as NDCG@20[cold]); fix: pass one of them")
 
 
 def filter_recipes(records: Sequence[RunRecord], patterns: Sequence[str]) -> list[RunRecord]:

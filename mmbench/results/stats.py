@@ -166,11 +166,12 @@ def _t_two_sided(level: float, df: float) -> float:
     return t_ppf(0.5 + 0.5 * level, df)
 
 
-def ci95(values: Sequence[float]) -> float:
-    """Half-width of the 95% confidence interval of the mean (Student t); 0.0 for fewer than 2 values."""
+def ci95(values: Sequence[float]) -> float | None:
+    """Half-width of the 95% confidence interval of the mean (Student t); None (undefined, not zero) for fewer
+    than 2 values: csv leaves the cell empty, json writes null."""
     n = len(values)
     if n < 2:
-        return 0.0
+        return None
     return _t_two_sided(0.95, n - 1) * stdev(values) / math.sqrt(n)
 
 

@@ -14,6 +14,17 @@ from mmbench.errors import ResultsError
 from mmbench.results.record import RunRecord
 
 RUNS_DIR = "runs"
+#: Where ``mmbench run`` and ``mmbench sweep`` write unless told otherwise (``--results-dir`` or the
+#: ``MMBENCH_RESULTS_DIR`` environment variable): a folder of its own, so that a run made in a checkout never
+#: lands among (and never outranks) the committed records in ``results/``.
+DEFAULT_RESULTS_DIR = "mmbench-results"
+#: The committed suite's folder: what the readers (``mmbench leaderboard``, ``mmbench studies``) show by default.
+COMMITTED_RESULTS_DIR = "results"
+
+
+def default_results_dir() -> Path:
+    """``MMBENCH_RESULTS_DIR`` if set, else :data:`DEFAULT_RESULTS_DIR` (relative to the working directory)."""
+    return Path(os.environ.get("MMBENCH_RESULTS_DIR") or DEFAULT_RESULTS_DIR)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
@@ -57,6 +68,19 @@ def write_record(results_dir: Path, record: RunRecord) -> Path:
     except OSError as exc:
         raise ResultsError(f"cannot write the run record {path}: {exc.strerror or exc}; "
                            "fix: choose a writable --results-dir") from None
+
+
+def require_records(results_dir: Path) -> list[RunRecord]:
+    """:func:`load_records`, or a ResultsError naming the folder when it holds none (a reader's typo must not
+    look like an empty leaderboard)."""
+    root = Path(results_dir) / RUNS_DIR
+    records = load_records(results_dir)
+    if not records:
+        state = "does not exist" if not root.exists() else ("is not a folder" if not root.is_dir() else "holds no run record")
+        raise ResultsError(f"{root} {state}; fix: point --results-dir at a folder whose runs/ holds records: "
+                           f"`mmbench run` writes to {default_results_dir()} unless told otherwise, and the "
+                           f"committed suite is in {COMMITTED_RESULTS_DIR}")
+    return records
 
 
 def load_records(results_dir: Path) -> list[RunRecord]:

@@ -141,6 +141,11 @@ def extract(modality: str, spec: EncoderSpec, data: PreparedData, *, use_cache: 
     info.update(shape=list(values.shape), available=int(available.sum()),
                 available_rate=round(float(available.mean()) if n else 0.0, 6),
                 load_s=round(time.perf_counter() - t0, 3))
+    bad = int((info.get("stats") or {}).get("non_finite_rows", 0))
+    if bad:
+        log(f"[features] warning: {modality}: {bad:,} of {n:,} items ({bad / max(n, 1):.1%}) have a {spec.name} row "
+            "with NaN/inf values; they are treated as missing this modality (the record counts them in "
+            "stats.non_finite_rows); fix: repair those rows if they should have features")
     if not available.any():
         log(f"[features] {modality}: no item has a usable {consumes} input; the modality is absent in this run")
     return ModalityFeatures(modality, spec.name, values, available, info)

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from mmbench.runner.threads import threads_source
+
 import mmbench
 
 _PACKAGES = ("mmbench", "torch", "numpy", "pandas", "pydantic", "pyyaml", "click")
@@ -29,10 +31,12 @@ def git_info() -> dict[str, Any]:
                              timeout=10, check=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--",
                                 ".", ":(exclude)results"],
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+                               capture_output=True, text=True, timeout=10, check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return {"sha": "unknown", "dirty": None}
-    return {"sha": sha, "dirty": bool(dirty)}
+    changed = [line[3:] for line in dirty.splitlines() if len(line) > 3]  # porcelain: "XY path"
+    # which files differ, so a reader can tell a dirty record's difference (the first 50; the count is exact)
+    return {"sha": sha, "dirty": bool(changed), **({"changed": changed[:50], "n_changed": len(changed)} if changed else {})}
 
 
 def package_versions() -> dict[str, str]:
@@ -60,7 +64,8 @@ def hardware(device: torch.device | None = None) -> dict[str, Any]:
     """The hardware tag (``cpu:<model>:<threads>t`` or ``cuda:<gpu>``) and its parts."""
     device = device or torch.device("cpu")
     info: dict[str, Any] = {"device": device.type, "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
-                            "torch_threads": torch.get_num_threads(), "machine": platform.machine()}
+                            "torch_threads": torch.get_num_threads(), "threads_from": threads_source(),
+                            "machine": platform.machine()}
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
         info["tag"] = f"cuda:{info['gpu']}"

@@ -33,6 +33,7 @@ from mmbench.runner.build import build_model, model_slots, reuse_parts
 from mmbench.runner.evaluate import evaluate_users
 from mmbench.runner.distill import Distiller
 from mmbench.runner.features import ModalityFeatures, extract_all, request_encoder
+from mmbench.runner.preflight import check_split
 from mmbench.runner.robustness import condition_modalities, evaluate_robustness
 from mmbench.runner.serving import served_note, serving_latency
 from mmbench.runner.slices import evaluate_slices
@@ -197,11 +198,12 @@ def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None
     t0 = time.perf_counter()
     data, split, data_info = prepare(recipe, log)
     prepare_s = time.perf_counter() - t0
+    log(f"{data_info.key} · {split.name}: {split.n_users} users, {split.n_items} items, "
+        f"train/valid/test {len(split.train)}/{len(split.valid)}/{len(split.test)}")
+    check_split(recipe, split)  # before the features and the first model: a run that cannot succeed stops now
     t0 = time.perf_counter()
     features = extract_all(recipe.encoders, data, log=log) if recipe.encoders else {}
     features_s = time.perf_counter() - t0
-    log(f"{data_info.key} · {split.name}: {split.n_users} users, {split.n_items} items, "
-        f"train/valid/test {len(split.train)}/{len(split.valid)}/{len(split.test)}")
     info = RecipeInfo(name=recipe.name or "recipe", hash=recipe_hash(recipe), path=recipe_path,
                       resolved=recipe.model_dump(mode="json"))
     hooks: dict[tuple[str, ...], Any] = {}

@@ -117,8 +117,8 @@ def fit(model: nn.Module, split: Split, train: TrainSpec, ev: EvalSpec, *, seed:
         model.serve_choice(best_k)
         return best_v
 
-    if not is_trainable(model) or train.epochs == 0:
-        return FitResult(0, 0, "nothing to train" if train.epochs else "epochs: 0", validate(),
+    if not is_trainable(model):
+        return FitResult(0, 0, "nothing to train", validate(),
                          seconds=time.perf_counter() - t0)
     params = [p for p in model.parameters() if p.requires_grad]
     device = params[0].device

@@ -127,3 +127,17 @@ def test_parse_timestamps_units_and_errors():
         parse_timestamps(pd.Series(["2014-05-13", "yesterday"]), "f", "t")
     with pytest.raises(DataError, match="column 't' is empty at data row 2"):
         parse_timestamps(pd.Series([1.0, None]), "f", "t")
+
+
+def test_k_core_repeats_until_every_user_and_item_has_k():
+    # a 2 x 2 core {x, y} x {p, q} with a chain hanging off it: each pass only exposes the next link's low degree,
+    # so one pass (or a fixed number) leaves users or items with fewer than k interactions
+    pairs = [("x", "p"), ("x", "q"), ("y", "p"), ("y", "q"),
+             ("u1", "p"), ("u1", "c"), ("u2", "c"), ("u2", "d"), ("u3", "d")]
+    df = frame(user=[u for u, _ in pairs], item=[i for _, i in pairs], timestamp=list(range(len(pairs))))
+    data = prep(RawData(df, preprocess=Preprocess(k_core=2)))
+    inter = data.interactions
+    kept = sorted(zip(inter.user_ids[inter.user].tolist(), inter.item_ids[inter.item].tolist()))
+    assert kept == [("x", "p"), ("x", "q"), ("y", "p"), ("y", "q")]
+    (step,) = [f for f in data.card["filters"] if f["step"] == "k_core"]
+    assert "(5 rounds)" in step["rule"] and step["removed_interactions"] == 5

@@ -258,3 +258,29 @@ def test_robustness_rules(tmp_path):
     """)
     assert any("eval.robustness.rates[1]" in i for i in bad_rate)
     assert any("eval.robustness.mask_seeds" in i for i in bad_rate)
+
+
+def test_zero_epochs_is_refused_for_the_recipe_and_for_one_model(tmp_path):
+    top = errors_of(tmp_path, """\
+        schema_version: 1
+        dataset: {name: amazon-beauty}
+        student: {name: mf}
+        train: {epochs: 0}
+    """)
+    assert any("train.epochs:" in line for line in top), top
+    one = errors_of(tmp_path, """\
+        schema_version: 1
+        dataset: {name: amazon-beauty}
+        student: {name: mf, train: {epochs: 0}}
+    """)
+    assert any("student.train.epochs:" in line for line in one), one
+
+
+def test_a_csv_dataset_whose_file_does_not_exist_is_invalid(tmp_path):
+    issues = errors_of(tmp_path, f"""\
+        schema_version: 1
+        dataset: {{name: csv, params: {{path: {tmp_path / 'no-such.csv'}}}}}
+        student: {{name: mf}}
+    """)
+    (line,) = [i for i in issues if "dataset.params" in i]
+    assert "no-such.csv: file not found" in line and "fix:" in line

@@ -187,8 +187,8 @@ def test_golden_json_numbers_by_hand() -> None:
 # --------------------------------------------------------------------------------------------------
 
 def test_ci95_formula() -> None:
-    assert ci95([0.5]) == 0.0
-    assert ci95([]) == 0.0
+    assert ci95([0.5]) is None
+    assert ci95([]) is None
     vals = [0.030, 0.034, 0.032]
     assert ci95(vals) == pytest.approx(T95_DF2 * 0.002 / math.sqrt(3), rel=1e-9)
     assert ci95([1.0, 3.0]) == pytest.approx(T95_DF1 * math.sqrt(2) / math.sqrt(2), rel=1e-9)
@@ -236,12 +236,17 @@ def test_rows_identical_seeds_have_zero_ci_and_no_latency_when_unmeasured() -> N
     assert row["params"] == 0
 
 
-def test_rows_single_seed_has_zero_ci() -> None:
+def test_rows_single_seed_has_no_ci() -> None:
+    # one seed: the interval is undefined, not zero (json null, an empty csv cell, nothing after the value)
     row = by_key(rows(fixture_records()))[("mf-dim128", "amazon-beauty", "loo-time", "student", "mf")]
     assert row["seeds"] == 1
     assert row["HR@10"] == 0.0590
     for col in [*METRIC_KEYS, "latency_ms_p50", "latency_ms_p95"]:
-        assert row[f"{col}_ci95"] == 0.0
+        assert row[f"{col}_ci95"] is None
+    (js,) = [r for r in json.loads(render(fixture_records(), "json")) if r["recipe"] == "mf-dim128"]
+    assert js["HR@10_ci95"] is None
+    (line,) = [ln for ln in csv.DictReader(io.StringIO(render(fixture_records(), "csv"))) if ln["recipe"] == "mf-dim128"]
+    assert line["HR@10"] == "0.059" and line["HR@10_ci95"] == ""
 
 
 def test_rows_use_test_metrics_not_valid() -> None:
@@ -419,7 +424,10 @@ def test_csv_columns_and_values() -> None:
         for col in reader.fieldnames:
             if col in row:
                 want = row[col]
-                assert (float(line[col]) == want) if isinstance(want, float) else (line[col] == str(want)), col
+                if want is None:  # an undefined interval (one seed) is an empty cell
+                    assert line[col] == "", col
+                else:
+                    assert (float(line[col]) == want) if isinstance(want, float) else (line[col] == str(want)), col
             else:
                 assert line[col] == "", col
 
@@ -491,8 +499,10 @@ def test_cli_empty_results_dir(tmp_path: Path, make_runs: bool) -> None:
     if make_runs:
         (tmp_path / "runs" / "quickstart").mkdir(parents=True)
     result = CliRunner().invoke(main, ["leaderboard", "--results-dir", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == "No run records found."
+    # an empty or missing folder is an error naming it, not an empty leaderboard (a typo must not look like "no runs")
+    assert result.exit_code == 2 and result.stdout == ""
+    state = "holds no run record" if make_runs else "does not exist"
+    assert f"{tmp_path / 'runs'} {state}; fix: point --results-dir" in result.stderr
 
 
 @pytest.mark.parametrize("content", [b'{"record_version": 1, "run_id": "x", "created', b"", b"[]"],

@@ -263,3 +263,19 @@ def test_item_images_from_urls_through_efficientnet(beauty, cache):
     assert report["failed"] == {"http-404": 1, "undecodable": 1}
     assert any("images: 3/6 usable (50.0%)" in line for line in logs)
     assert out.info["stats"]["encoded"] == 3
+
+
+def test_feature_rows_with_nan_are_reported_not_silently_missing(beauty, cache, tmp_path):
+    values = np.ones((len(beauty.items), 4), np.float32)
+    values[[0, 5, 7]] = np.nan
+    np.save(tmp_path / "feats.npy", values)
+    logs: list[str] = []
+    got = stage.extract("image", EncoderSpec(name="precomputed", params={"path": str(tmp_path / "feats.npy")}), beauty,
+                        progress=False, log=logs.append)
+    assert got.available.sum() == len(beauty.items) - 3 and got.info["stats"]["non_finite_rows"] == 3
+    (warning,) = [line for line in logs if "warning" in line]
+    assert f"3 of {len(beauty.items):,} items" in warning and "NaN/inf" in warning and "fix:" in warning
+    logs.clear()  # a cache hit says it again
+    stage.extract("image", EncoderSpec(name="precomputed", params={"path": str(tmp_path / "feats.npy")}), beauty,
+                  progress=False, log=logs.append)
+    assert any("warning" in line and "3 of" in line for line in logs)

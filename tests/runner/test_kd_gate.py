@@ -32,7 +32,7 @@ baselines: [{name: pop}]
 train: {batch_size: 512, patience: 100}
 seeds: [0]
 """
-WEAK = ["teacher.train={epochs: 0}", "student.train={epochs: 15, lr: 0.02}"]
+WEAK = ["teacher.train={epochs: 1, lr: 1.0e-6}", "student.train={epochs: 15, lr: 0.02}"]
 
 
 @pytest.fixture

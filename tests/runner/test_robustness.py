@@ -84,6 +84,11 @@ def test_every_model_is_evaluated_or_reported_unaffected(kd_run):
         text = _curve(m, "text", "mean")
         assert not text["unaffected"] and text["points"][1]["per_seed"] is not None  # 2 mask seeds at 50%
         assert len(text["points"][1]["per_seed"]) == 2 and text["points"][2]["per_seed"] is None
+        # a point is the mean over its mask seeds, not one seed's value (the two seeds' masks differ)
+        point, (s0, s1) = text["points"][1], text["points"][1]["per_seed"]
+        assert any(s0[col] != s1[col] for col in s0)
+        for col in s0:
+            assert point["metrics"][col] == pytest.approx((s0[col] + s1[col]) / 2, rel=1e-12, abs=1e-15)
         image = _curve(m, "image", "mean")
         assert image["unaffected"] and "no item has image" in image["note"]
     for c in mf.robustness["curves"]:

@@ -83,7 +83,7 @@ trials:
                 r"trial 'a': .*sw\.yaml:6: train\.lrr: unknown field; did you mean 'lr'",
                 r"trials\[2\]\.set: 'bad key' is not a dotted recipe path",
                 r"trials\[3\]\.extra: unknown field",
-                r"trial 'b': .*train\.epochs: .*greater than or equal to 0",
+                r"trial 'b': .*train\.epochs: .*greater than or equal to 1",
                 r"trials\[5\]\.set: 'seeds\.0' cannot be set by a trial",
                 r"select\.role 'teacher': the recipe has no teacher model"]
     for pattern in expected:

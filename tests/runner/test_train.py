@@ -290,3 +290,23 @@ def test_user_sampling_is_seeded_and_trains(small_split):
 def test_unknown_sampling_is_refused(small_split):
     with pytest.raises(ValueError, match="sampling must be 'interactions' or 'users'"):
         BPRSampler(small_split.graph, torch.Generator(), sampling="items")
+
+
+def _scripted_validation(monkeypatch, values):
+    """Validation returns the next of ``values`` (the select metric) at each call: a curve of our choosing."""
+    curve = iter(values)
+    monkeypatch.setattr(train_mod, "evaluate", lambda *a, **k: {"NDCG@10": next(curve), "HR@10": 0.0})
+
+
+def test_a_flat_validation_curve_keeps_the_first_epoch_and_stops_on_patience(small_split, monkeypatch):
+    # a tie is not an improvement: with `>=` the best epoch would move to every tie and training never stops
+    _scripted_validation(monkeypatch, [0.3] * 50)
+    _, result = _fit(small_split, epochs=50, patience=3)
+    assert result.best_epoch == 1 and result.epochs_run == 4 and result.stopped.startswith("patience")
+
+
+def test_the_last_epoch_is_validated_when_eval_every_does_not_divide_epochs(small_split, monkeypatch):
+    _scripted_validation(monkeypatch, [0.1, 0.2, 0.9])
+    _, result = _fit(small_split, epochs=5, eval_every=2)
+    assert [h["epoch"] for h in result.history if "valid" in h] == [2, 4, 5]
+    assert result.best_epoch == 5 and result.valid["NDCG@10"] == 0.9

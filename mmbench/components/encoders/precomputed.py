@@ -39,7 +39,8 @@ class PrecomputedEncoder:
         """Args:
             feature: name of one of the dataset's own feature sources (``mmbench data info`` lists them),
                 e.g. ``visual`` for TikTok or ``audio-whisper`` for Last.fm.
-            path: a float ``.npy`` matrix [rows, d]; rows with NaN/inf are treated as missing.
+            path: a float ``.npy`` matrix [rows, d]; rows with NaN/inf are treated as missing (the run warns and
+                counts them); a file with no finite row is an error.
             ids: a text file (one raw item id per line) or a 1-D ``.npy`` naming the item of each row of
                 ``path``; items without a row are missing. Without ``ids`` row ``i`` is dense item ``i``
                 and the row count must equal the dataset's item count.
@@ -77,7 +78,12 @@ class PrecomputedEncoder:
         if values.dtype.kind != "f":
             raise EncoderError(f"precomputed: {self.path}: expected a float matrix [rows, d], got dtype "
                                f"{values.dtype} shape {values.shape}; fix: save features as float32 [n_items, d]")
-        return values, np.isfinite(values).all(axis=1)
+        finite = np.isfinite(values).all(axis=1)
+        if len(values) and not finite.any():
+            raise EncoderError(f"precomputed: every one of the {len(values):,} rows of {self.path} holds NaN or inf; "
+                               "the modality would silently vanish from the run; fix: regenerate the feature file "
+                               "(or drop this encoder from the recipe)")
+        return values, finite
 
     def encode(self, inputs: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
         if not isinstance(inputs, ItemInputs):
@@ -103,6 +109,8 @@ class PrecomputedEncoder:
         avail = np.zeros(n, bool)
         out[found] = values[rows[found]]
         avail[found] = ok[rows[found]]
+        # items that have a row, but a row with NaN/inf: missing, and counted, so the run can say so
+        self.stats["non_finite_rows"] = self.stats.get("non_finite_rows", 0) + int((found & ~avail).sum())
         out[~avail] = 0.0
         if self.normalize:
             norms = np.linalg.norm(out, axis=1, keepdims=True)

@@ -95,3 +95,13 @@ def test_real_tiktok_visual_features():
     values, available = PrecomputedEncoder(feature="visual").encode(ItemInputs.of(data))
     assert values.shape == (data.interactions.n_items, 128) and available.all()
     np.testing.assert_array_equal(values, data.features["visual"].values)
+
+
+def test_nan_rows_are_counted_and_an_all_nan_file_is_an_error(tmp_path, inputs):
+    np.save(tmp_path / "f.npy", np.array([[1, 1], [np.inf, 2], [np.nan, 3], [4, 4]], np.float32))
+    enc = PrecomputedEncoder(path=str(tmp_path / "f.npy"))
+    _, available = enc.encode(inputs)
+    assert available.tolist() == [True, False, False, True] and enc.stats["non_finite_rows"] == 2
+    np.save(tmp_path / "nan.npy", np.full((4, 2), np.nan, np.float32))
+    with pytest.raises(EncoderError, match=r"every one of the 4 rows of .*nan\.npy holds NaN or inf.*fix:"):
+        PrecomputedEncoder(path=str(tmp_path / "nan.npy")).encode(inputs)
