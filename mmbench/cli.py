@@ -213,8 +213,9 @@ def validate(recipes: tuple[Path, ...], overrides: tuple[str, ...], plugins: tup
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to this file (atomically) instead of standard output.")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Also write PNG plots here: robustness curves and an accuracy-vs-latency Pareto chart per "
-                   "dataset and split (needs the `plot` extra).")
+              help="Also write PNG plots here, per dataset and split: an accuracy-vs-latency Pareto chart, a "
+                   "robustness overview of the headline models and robustness curves per recipe (needs the `plot` "
+                   "extra).")
 @click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import a plugin module (repeatable).")
 @_friendly
 def leaderboard(results_dir: Path, fmt: str, view: str, metric: str, recipes: tuple[str, ...], columns: str,
@@ -232,11 +233,14 @@ def leaderboard(results_dir: Path, fmt: str, view: str, metric: str, recipes: tu
     else:
         click.echo(text, nl=False)
     if plot_dir:
+        from mmbench.results.kd import kd_members
         from mmbench.results.plots import write_plots
         from mmbench.results.robustness import curve_points
 
-        for path in write_plots(rows(records), curve_points(recipe_labels(records), metric), plot_dir, metric=metric):
-            click.echo(f"wrote {path}", err=True)
+        labelled = recipe_labels(records)
+        for figure in write_plots(rows(records), curve_points(labelled, metric), plot_dir, metric=metric,
+                                  kd_models=kd_members(labelled)):
+            click.echo(f"wrote {figure.path}", err=True)
 
 
 def _add_subcommands() -> None:
