@@ -215,7 +215,7 @@ def validate(recipes: tuple[Path, ...], overrides: tuple[str, ...], plugins: tup
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Also write PNG plots here, per dataset and split: an accuracy-vs-latency Pareto chart, a "
                    "robustness overview of the headline models and robustness curves per recipe (needs the `plot` "
-                   "extra).")
+                   "extra). With --format html the page shows them (linked by relative paths).")
 @click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import a plugin module (repeatable).")
 @_friendly
 def leaderboard(results_dir: Path, fmt: str, view: str, metric: str, recipes: tuple[str, ...], columns: str,
@@ -226,21 +226,24 @@ def leaderboard(results_dir: Path, fmt: str, view: str, metric: str, recipes: tu
     from mmbench.results.store import atomic_write_text, load_records
 
     records = filter_recipes(load_records(results_dir), recipes)
-    text = render(records, fmt, [c.strip() for c in columns.split(",") if c.strip()], view=view, metric=metric)
-    if output:
-        atomic_write_text(output, text)
-        click.echo(f"wrote {output}", err=True)
-    else:
-        click.echo(text, nl=False)
-    if plot_dir:
+    figures: list[Any] = []
+    if plot_dir:  # first, so that an HTML page can show them
         from mmbench.results.kd import kd_members
         from mmbench.results.plots import write_plots
         from mmbench.results.robustness import curve_points
 
         labelled = recipe_labels(records)
-        for figure in write_plots(rows(records), curve_points(labelled, metric), plot_dir, metric=metric,
-                                  kd_models=kd_members(labelled)):
+        figures = write_plots(rows(records), curve_points(labelled, metric), plot_dir, metric=metric,
+                              kd_models=kd_members(labelled))
+        for figure in figures:
             click.echo(f"wrote {figure.path}", err=True)
+    text = render(records, fmt, [c.strip() for c in columns.split(",") if c.strip()], view=view, metric=metric,
+                  figures=figures, figures_from=output.parent if output else Path.cwd())
+    if output:
+        atomic_write_text(output, text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
 
 
 def _add_subcommands() -> None:
