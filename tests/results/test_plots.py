@@ -95,8 +95,12 @@ def test_missing_matplotlib_names_the_extra(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_saved_png_is_readable_like_any_file_the_user_writes(tmp_path: Path) -> None:
+    from PIL import Image
+
     out = pareto_chart(leaderboard_rows(), tmp_path / "p.png")
     assert [p.name for p in tmp_path.iterdir()] == ["p.png"]  # no temporary file left behind
+    with Image.open(out) as image:
+        assert image.mode == "P" and len(image.getcolors(256) or []) > 8  # a palette, and still in colour
     umask = os.umask(0)
     os.umask(umask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask
