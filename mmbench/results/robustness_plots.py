@@ -151,6 +151,8 @@ def _draw(points: list[dict[str, Any]], path: Path, metric: str,
     flat = {c: all(r.get("unaffected") for m in modalities for r in by_modality[m].get(c, [])) for c in curves}
     labels = {c: c[4] + (" (unaffected)" if flat[c] else "") for c in curves}
     width = max(7.0, 4.3 * ncols + 0.6)
+    if sort_legend:  # wide enough for one legend column per role (a one-panel figure would stack them)
+        width = max(width, min(14.0, len({c[1] for c in curves}) * _entry_width(labels) + 0.5))
     slots, legend_cols = _legend_slots(curves, labels, width, by_role=sort_legend)
     fig = new_figure(width, 3.5 * nrows + 0.9 + 0.24 * math.ceil(len(slots) / legend_cols))  # legend adds height
     axes = fig.subplots(nrows, ncols, sharey=True, squeeze=False).ravel()
@@ -179,6 +181,11 @@ def _draw(points: list[dict[str, Any]], path: Path, metric: str,
     return save_png(fig, path)
 
 
+def _entry_width(labels: dict[Curve, str]) -> float:
+    """Inches of the widest legend entry (9 pt text and its line), roughly."""
+    return 0.065 * max(len(label) for label in labels.values()) + 0.8
+
+
 def _legend_slots(curves: list[Curve], labels: dict[Curve, str], width: float,
                   by_role: bool) -> tuple[list[Curve | None], int]:
     """The legend's entries in matplotlib's column-major order, and its number of columns.
@@ -186,8 +193,7 @@ def _legend_slots(curves: list[Curve], labels: dict[Curve, str], width: float,
     By role: one column per role (padded with blanks, None) when they fit the figure's width, else up to three
     columns filled in order. Otherwise: all in one row when it fits, else one column.
     """
-    column = 0.065 * max(len(label) for label in labels.values()) + 0.8  # inches of the widest entry (9 pt)
-    fit = max(1, int(width // column))
+    fit = max(1, int(width // _entry_width(labels)))
     if not by_role:
         return list(curves), len(curves) if len(curves) <= fit else 1
     groups = [[c for c in curves if c[1] == role] for role in dict.fromkeys(c[1] for c in curves)]
