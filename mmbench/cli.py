@@ -238,8 +238,9 @@ def validate(recipes: tuple[Path, ...], overrides: tuple[str, ...], plugins: tup
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to this file (atomically) instead of standard output.")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Also write PNG plots here: robustness curves and an accuracy-vs-latency Pareto chart per "
-                   "dataset and split (needs the `plot` extra).")
+              help="Also write PNG plots here, per dataset and split: an accuracy-vs-latency Pareto chart, a "
+                   "robustness overview of the headline models and robustness curves per recipe (needs the `plot` "
+                   "extra). With --format html the page shows them (linked by relative paths).")
 @click.option("--plugin", "plugins", multiple=True, metavar="MODULE", help="Import a plugin module (repeatable).")
 @_friendly
 def leaderboard(results_dir: Path, fmt: str, view: str, metric: str, recipes: tuple[str, ...], columns: str,
@@ -251,22 +252,28 @@ def leaderboard(results_dir: Path, fmt: str, view: str, metric: str, recipes: tu
 
     records = filter_recipes(require_records(results_dir), recipes)
     if click.get_current_context().get_parameter_source("metric") != click.core.ParameterSource.DEFAULT \
-            or view != "models":
+            or view != "models" or plot_dir:
         check_metric(records, metric)
     for note in duplicate_notes(records):
         click.echo(f"note: {note}", err=True)
-    text = render(records, fmt, [c.strip() for c in columns.split(",") if c.strip()], view=view, metric=metric)
+    figures: list[Any] = []
+    if plot_dir:  # first, so that an HTML page can show them
+        from mmbench.results.kd import kd_members
+        from mmbench.results.plots import write_plots
+        from mmbench.results.robustness import curve_points
+
+        labelled = recipe_labels(records)
+        figures = write_plots(rows(records), curve_points(labelled, metric), plot_dir, metric=metric,
+                              kd_models=kd_members(labelled))
+        for figure in figures:
+            click.echo(f"wrote {figure.path}", err=True)
+    text = render(records, fmt, [c.strip() for c in columns.split(",") if c.strip()], view=view, metric=metric,
+                  figures=figures, figures_from=output.parent if output else Path.cwd())
     if output:
         atomic_write_text(output, text)
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)
-    if plot_dir:
-        from mmbench.results.plots import write_plots
-        from mmbench.results.robustness import curve_points
-
-        for path in write_plots(rows(records), curve_points(recipe_labels(records), metric), plot_dir, metric=metric):
-            click.echo(f"wrote {path}", err=True)
 
 
 def _add_subcommands() -> None:

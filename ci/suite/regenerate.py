@@ -1,13 +1,15 @@
-"""Regenerate the committed leaderboards and the README's generated blocks from the run records.
+"""Regenerate the committed leaderboards, figures and the README's generated blocks from the run records.
 
 Run from the repository root after committing new records: `python ci/suite/regenerate.py`. The README blocks
 between `<!-- NAME -->` markers (the studies table, the fair per-recipe tables, the cross-dataset tables) are
 replaced (and the ported teachers' status table); `tests/results/test_committed_results.py` checks the
-leaderboard files.
+leaderboard files. `results/plots/` is rewritten whole (a recipe gone leaves no figure behind) by the same
+command that writes `results/leaderboard.html`, which shows the figures.
 """
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 M = [sys.executable, "-m", "mmbench"]
 
@@ -22,7 +24,9 @@ for view, out in [("models", "leaderboard.md"), ("headline", "leaderboard-headli
 run("leaderboard", "--view", "models", "--format", "json", "-o", "results/leaderboard.json")
 run("leaderboard", "--view", "tuning", "--format", "md", "-o", "results/leaderboard-tuning.md")
 run("leaderboard", "--view", "tuning", "--format", "md", "--recipe", "*-tuned", "-o", "results/leaderboard-tuned.md")
-run("leaderboard", "--format", "html", "-o", "results/leaderboard.html")
+for stale in Path("results/plots").glob("*.png"):
+    stale.unlink()
+run("leaderboard", "--format", "html", "-o", "results/leaderboard.html", "--plot", "results/plots")
 run("leaderboard", "--view", "datasets", "--metric", "NDCG@20", "--format", "md", "-o", "results/leaderboard-datasets.md")
 
 readme = open("README.md").read()

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from mmbench.errors import MMBenchError
-from mmbench.results.plots import _colour, _figure, _save
+from mmbench.results.drawing import colour, new_figure, save_png
 
 
 def scale_chart(report: dict[str, Any], path: Path) -> Path:
@@ -22,22 +22,22 @@ def scale_chart(report: dict[str, Any], path: Path) -> Path:
         raise MMBenchError("a scale chart needs at least two synthetic sizes; fix: run `mmbench bench scale` with "
                            "--sizes listing two or more")
     others = [r for r in report["rows"] if r["dataset"] != "synthetic"]
-    fig = _figure(11, 4.6)
+    fig = new_figure(11, 4.6)
     ax_t, ax_m = fig.subplots(1, 2)
     xs = [r["interactions"] for r in rows]
     series = [("BPR step", "step_s"), (f"epoch (batch {report.get('batch_size', '?'):,})", "epoch_s_estimate"),
               ("full-ranking evaluation", "eval_s_estimate")]
     for i, (label, key) in enumerate(series):
         ys = [r[key] for r in rows]
-        ax_t.plot(xs, ys, marker="o", color=_colour(i), label=label)
-        ax_t.plot(xs, [ys[0] * x / xs[0] for x in xs], linestyle="--", color=_colour(i), alpha=0.5, linewidth=1)
+        ax_t.plot(xs, ys, marker="o", color=colour(i), label=label)
+        ax_t.plot(xs, [ys[0] * x / xs[0] for x in xs], linestyle="--", color=colour(i), alpha=0.5, linewidth=1)
         for r in others:
-            ax_t.scatter([r["interactions"]], [r[key]], marker="s", color=_colour(i), zorder=3)
-    ax_m.plot(xs, [r["rss_peak_mib"] for r in rows], marker="o", color=_colour(3), label="peak RSS")
-    ax_m.plot(xs, [rows[0]["rss_peak_mib"] * x / xs[0] for x in xs], linestyle="--", color=_colour(3), alpha=0.5,
+            ax_t.scatter([r["interactions"]], [r[key]], marker="s", color=colour(i), zorder=3)
+    ax_m.plot(xs, [r["rss_peak_mib"] for r in rows], marker="o", color=colour(3), label="peak RSS")
+    ax_m.plot(xs, [rows[0]["rss_peak_mib"] * x / xs[0] for x in xs], linestyle="--", color=colour(3), alpha=0.5,
               linewidth=1, label="linear growth")
     for r in others:
-        ax_m.scatter([r["interactions"]], [r["rss_peak_mib"]], marker="s", color=_colour(3), zorder=3)
+        ax_m.scatter([r["interactions"]], [r["rss_peak_mib"]], marker="s", color=colour(3), zorder=3)
         for ax, value in ((ax_t, r["epoch_s_estimate"]), (ax_m, r["rss_peak_mib"])):
             ax.annotate(r["dataset"], (r["interactions"], value), textcoords="offset points", xytext=(6, -12),
                         fontsize=9)
@@ -53,4 +53,4 @@ def scale_chart(report: dict[str, Any], path: Path) -> Path:
     ax_m.legend(fontsize=8, loc="upper left")
     for ax in (ax_t, ax_m):
         ax.grid(True, which="major", alpha=0.3)
-    return _save(fig, path)
+    return save_png(fig, path)

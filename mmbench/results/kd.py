@@ -45,6 +45,28 @@ def kd_triple(models: Sequence[ModelResult]) -> tuple[ModelResult, ModelResult, 
     return (teacher, student, baseline) if teacher and student and baseline else None
 
 
+KD_PARTS = ("teacher", "KD student", "no-KD student")
+
+
+def kd_members(labelled: Sequence[tuple[str, RunRecord]]) -> list[dict[str, str]]:
+    """The models of every KD run as plain rows, each model once however many seeds ran.
+
+    Args:
+        labelled: (recipe label, record) pairs, as :func:`mmbench.results.leaderboard.recipe_labels` gives them.
+
+    Returns:
+        Dicts with ``recipe`` (the label), ``dataset``, ``split``, ``role``, ``component`` and ``kd``: the
+        model's part in distillation (``teacher``, ``KD student`` or ``no-KD student``), sorted.
+    """
+    parts: dict[tuple[str, str, str, str, str], str] = {}
+    for label, rec in labelled:
+        triple = kd_triple(rec.models)
+        for part, m in zip(KD_PARTS, triple or ()):
+            parts[(label, rec.dataset.key, rec.dataset.split, m.role, m.component)] = part
+    keys = ("recipe", "dataset", "split", "role", "component")
+    return [{**dict(zip(keys, key)), "kd": part} for key, part in sorted(parts.items())]
+
+
 def _lat(m: ModelResult, key: str) -> float | None:
     return m.latency.get(key) if m.latency else None
 

@@ -13,8 +13,9 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from fnmatch import fnmatchcase
+from pathlib import Path
 from statistics import mean
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mmbench.errors import ResultsError
 from mmbench.kinds import METRICS
@@ -22,6 +23,9 @@ from mmbench.results.record import RunRecord
 from mmbench.results.stats import ci95
 from mmbench.results.tables import FORMATS, View
 from mmbench.results.tables import select_columns as _select
+
+if TYPE_CHECKING:
+    from mmbench.results.plots import Plot
 
 KEY = ("recipe", "dataset", "split", "role", "component")
 # a metric column, optionally of a test slice: NDCG@20, NDCG@20[cold] (mmbench.runner.slices)
@@ -225,15 +229,22 @@ def table(records: Sequence[RunRecord], view: str = "models", metric: str = "NDC
 
 
 def render(records: Sequence[RunRecord], fmt: str, columns: Sequence[str] = (), view: str = "models",
-           metric: str = "NDCG@10") -> str:
+           metric: str = "NDCG@10", figures: Sequence[Plot] = (), figures_from: Path | None = None) -> str:
     """The leaderboard of ``records`` in ``fmt`` (md, csv, json or html), optionally only some columns.
 
     ``view``: ``models`` (one row per model), ``kd`` (the KD report), ``robustness`` (metric vs missing
     rate) or ``headline`` (teacher, KD student, no-KD student per KD recipe); ``metric`` is the column the kd
-    and robustness views report and the headline's Δ column.
+    and robustness views report and the headline's Δ column. ``figures`` (what
+    :func:`mmbench.results.plots.write_plots` wrote) appear in the html page, linked relative to the folder
+    ``figures_from`` (the page's; the working directory if None); other formats ignore them.
     """
     spec, data = table(records, view, metric)
-    return FORMATS[fmt](_select(data, columns, spec) if columns else data, spec)
+    shown = _select(data, columns, spec) if columns else data
+    if fmt == "html" and figures:
+        from mmbench.results.html_page import to_html
+
+        return to_html(shown, spec, figures, figures_from)
+    return FORMATS[fmt](shown, spec)
 
 
 def select_columns(data: Sequence[dict[str, Any]], columns: Sequence[str], view: str = "models") -> list[dict[str, Any]]:

@@ -47,10 +47,11 @@ def model_columns(m: ModelResult, metric: str = "NDCG@10") -> dict[str, float]:
 
 
 def curve_points(labelled: Sequence[tuple[str, RunRecord]], metric: str = "NDCG@10") -> list[dict[str, Any]]:
-    """One dict per curve point, aggregated over seeds (the input of the robustness plot); modalities that no
-    item of the dataset has are left out."""
+    """One dict per curve point, aggregated over seeds (the input of the robustness plots); modalities that no
+    item of the dataset has are left out. ``trained`` is False for an imputer swapped in at test time only."""
     values: dict[tuple[CurveKey, float], list[float]] = defaultdict(list)
     unaffected: dict[CurveKey, bool] = {}
+    trained: dict[CurveKey, bool] = {}
     for label, rec in labelled:
         for m in rec.models:
             for c in _curves(m):
@@ -58,6 +59,7 @@ def curve_points(labelled: Sequence[tuple[str, RunRecord]], metric: str = "NDCG@
                     continue  # no item of the dataset has the modality: a panel of flat lines says nothing
                 key = (label, rec.dataset.key, rec.dataset.split, m.role, m.component, c["modality"], c["imputer"])
                 unaffected[key] = c["unaffected"]
+                trained[key] = not c["imputer_at_test_only"]
                 for p in c["points"]:
                     if metric in p["metrics"]:
                         values[(key, p["rate"])].append(p["metrics"][metric])
@@ -65,7 +67,7 @@ def curve_points(labelled: Sequence[tuple[str, RunRecord]], metric: str = "NDCG@
     for (key, rate), vals in sorted(values.items()):
         row = dict(zip(ROBUST_KEY, key))
         out.append({**row, "rate": rate, "metric": metric, "value": fmean(vals), "ci95": ci95(vals),
-                    "seeds": len(vals), "unaffected": unaffected[key]})
+                    "seeds": len(vals), "unaffected": unaffected[key], "trained": trained[key]})
     return out
 
 

@@ -1,4 +1,5 @@
-"""Rendering of leaderboard tables (md, csv, json, html): one section per dataset and split, mean ± 95% CI.
+"""Rendering of leaderboard tables (md, csv, json; html in :mod:`mmbench.results.html_page`): one section per
+dataset and split, mean ± 95% CI.
 
 A :class:`View` names its key columns (what identifies a row), how to order its value columns and the
 note printed under it. Cells show ``mean ± CI`` (the CI only when there are several seeds and it does not
@@ -8,7 +9,6 @@ round to zero); relative changes and ratios as percentages; p-values with three 
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 from collections import defaultdict
@@ -124,67 +124,10 @@ def to_csv(table: Sequence[Row], view: View) -> str:
     return buf.getvalue()
 
 
-_SORT_JS = """
-document.querySelectorAll('table.lb').forEach(function (t) {
-  var heads = Array.from(t.tHead.rows[0].cells);
-  heads.forEach(function (th, i) {
-    th.addEventListener('click', function () {
-      var asc = th.dataset.dir !== 'asc';
-      heads.forEach(function (o) { delete o.dataset.dir; });
-      th.dataset.dir = asc ? 'asc' : 'desc';
-      var rows = Array.from(t.tBodies[0].rows);
-      var num = function (v) { return v.trim() !== '' && isFinite(v) ? Number(v) : NaN; };
-      rows.sort(function (a, b) {
-        var x = a.cells[i].dataset.v || '', y = b.cells[i].dataset.v || '';
-        if (x === '' || y === '') { return (x === '') - (y === ''); }  // blanks last, either direction
-        var nx = num(x), ny = num(y);
-        var c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y, undefined, {numeric: true});
-        return asc ? c : -c;
-      });
-      rows.forEach(function (r) { t.tBodies[0].appendChild(r); });
-    });
-  });
-});
-"""
-
-
-def _html_cell(row: Row, col: str) -> str:
-    value, sep, ci = cell(row, col).partition(" ± ")
-    return html.escape(value) + (f"<span class='ci'> ± {html.escape(ci)}</span>" if sep else "")
-
-
-def html_sections(table: Sequence[Row], view: View) -> str:
-    """The sortable tables of one view (one per dataset and split), as an HTML fragment."""
-    sections = []
-    for (dataset, split), group in _sections(table).items():
-        cols = [c for c in columns(group, view) if c not in ("dataset", "split")]
-        head = "".join(f"<th title='click to sort'>{html.escape(_header(c))}</th>" for c in cols)
-        body = "".join(
-            "<tr>" + "".join(f"<td data-v='{html.escape(str(r.get(c, '')), quote=True)}'>{_html_cell(r, c)}</td>"
-                             for c in cols) + "</tr>" for r in group)
-        sections.append(f"<h2>{html.escape(dataset)} · {html.escape(split)}</h2>\n"
-                        f"<div class='wrap'><table class='lb'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
-    return "\n".join(sections)
-
-
-_STYLE = ("body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
-          "th,td{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}"
-          "th{cursor:pointer;background:#f3f3f3}td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}"
-          ".wrap{overflow-x:auto}tbody tr:nth-child(even){background:#f5f5f5}.ci{color:#888;font-size:85%}"
-          "th::after{content:'';display:inline-block;width:1.2em}"
-          "th[data-dir=asc]::after{content:' ▲'}th[data-dir=desc]::after{content:' ▼'}")
-
-
-def page(body: str, title: str = "mmbench leaderboard") -> str:
-    """A single static page (no server, no network) whose tables sort by any column on click."""
-    return (f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>\n{body}\n"
-            f"<script>{_SORT_JS}</script></body></html>\n")
-
-
 def to_html(table: Sequence[Row], view: View) -> str:
-    content = html_sections(table, view) or f"<p>{html.escape(view.empty)}</p>"
-    return page(f"{content}\n<p>{html.escape(view.note)}</p>")
+    from mmbench.results.html_page import to_html as page  # its own module: the page, its script and style
+
+    return page(table, view)
 
 
 FORMATS: dict[str, Callable[[Sequence[Row], View], str]] = {

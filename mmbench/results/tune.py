@@ -185,10 +185,10 @@ def write_study_summary(summary: StudySummary, folder: Path, tuned: str | None) 
 
 def plot_study(summary: StudySummary, path: Path) -> Path:
     """``search.png``: each trial's objective with the best so far (left), validation curves (right)."""
-    from mmbench.results.plots import _figure, _save
+    from mmbench.results.drawing import new_figure, save_png
 
     s = summary.sweep
-    fig = _figure(11.0, 4.2)
+    fig = new_figure(11.0, 4.2)
     left, right = fig.subplots(1, 2)
     order = sorted(summary.ended, key=lambda t: t["user_attrs"].get("ended_at", 0))
     xs = list(range(1, len(order) + 1))
@@ -215,7 +215,7 @@ def plot_study(summary: StudySummary, path: Path) -> Path:
         _curves(right, summary, order)
     else:  # a closed-form model (EASE) has no curve: show the objective against its first parameter
         _by_param(right, summary, order)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _curves(ax: Any, summary: StudySummary, order: list[dict[str, Any]]) -> None:

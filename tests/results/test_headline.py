@@ -200,7 +200,8 @@ def test_cli_recipe_filter_applies_to_every_view_and_plots(tmp_path: Path, monke
 
     seen: list[set[str]] = []
     monkeypatch.setattr("mmbench.results.plots.write_plots",
-                        lambda lb, curves, out, metric: seen.append({r["recipe"] for r in lb + curves}) or [])
+                        lambda lb, curves, out, metric, kd_models: seen.append(
+                            {r["recipe"] for r in [*lb, *curves, *kd_models]}) or [])
     result = run(main, ["leaderboard", "--results-dir", str(tmp_path), "--recipe", "*-2", "--plot", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert seen == [{"beauty-kd-2"}]

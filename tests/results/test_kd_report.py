@@ -7,8 +7,8 @@ import json
 import pytest
 from scipy import stats
 
-from mmbench.results.kd import gate_verdict, kd_report, kd_rows
-from mmbench.results.leaderboard import render
+from mmbench.results.kd import gate_verdict, kd_members, kd_report, kd_rows
+from mmbench.results.leaderboard import recipe_labels, render
 from test_leaderboard import fixture_records, metrics, model, record
 
 # (teacher, student, no-KD student) NDCG@10 per seed
@@ -43,6 +43,16 @@ def test_run_report_by_hand():
 def test_no_report_without_teacher_student_and_twin():
     assert kd_report(kd_models(0.03, 0.03, 0.03)[1:]) is None
     assert kd_rows(fixture_records()) == []
+
+
+def test_kd_members_name_each_model_of_a_kd_run_once():
+    members = kd_members(recipe_labels(kd_records() + fixture_records()))  # the fixture's runs are not KD runs
+    assert members == [{"recipe": "kd", "dataset": "amazon-beauty", "split": "loo-time", "role": role,
+                        "component": comp, "kd": part}
+                       for role, comp, part in (("baseline", "lightgcn", "no-KD student"),
+                                                ("student", "lightgcn", "KD student"),
+                                                ("teacher", "freedom", "teacher"))]  # three seeds, once each; not pop
+    assert kd_members([]) == []
 
 
 def test_rows_over_seeds_with_paired_test_across_seeds():

@@ -185,7 +185,8 @@ def test_leaderboard_views_of_the_run(kd_run, tmp_path):
                                        "--plot", str(tmp_path / "plots")])
     assert result.exit_code == 0, result.output
     pngs = sorted(p.name for p in (tmp_path / "plots").iterdir())
-    assert len(pngs) == 2 and all(n.endswith(".png") for n in pngs)
+    # the Pareto chart, the robustness overview and the recipe's robustness figure
+    assert len(pngs) == 3 and all(n.endswith(".png") for n in pngs)
     assert all((tmp_path / "plots" / n).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in pngs)
 
 

@@ -66,17 +66,6 @@ def test_bench_scale_from_a_report_prints_and_plots_without_measuring(tmp_path):
         assert im.size[0] > 1200 and im.size[1] > 500
 
 
-def test_scale_chart_needs_two_sizes(tmp_path):
-    import pytest
-
-    from mmbench.errors import MMBenchError
-    from mmbench.results.bench_plots import scale_chart
-
-    pytest.importorskip("matplotlib")
-    with pytest.raises(MMBenchError, match="at least two synthetic sizes"):
-        scale_chart({"rows": [_row("synthetic", 10**6, 0.2, 1900.0)]}, tmp_path / "x.png")
-
-
 def test_bench_scale_from_a_file_that_is_not_a_report_is_a_usage_error(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
