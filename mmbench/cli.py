@@ -82,10 +82,18 @@ def main() -> None:
                    "a long multi-seed suite continues where it stopped.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where models train and are evaluated (local backend): auto = cuda when present, else cpu.")
+@click.option("--track", type=click.Choice(["none", "mlflow"], case_sensitive=False), default="none",
+              envvar="MMBENCH_TRACKING", show_default=True, show_envvar=True,
+              help="Also log each record to MLflow as it is written: params, curves, metrics, the record and "
+                   "recipe as artefacts (needs the `track` extra).")
+@click.option("--tracking-uri", metavar="URI", help="With --track mlflow: sqlite:///PATH.db, http(s)://HOST:PORT, "
+              "... [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the current folder]")
+@click.option("--experiment", metavar="NAME", help="With --track mlflow: the experiment [default: the recipe name]")
 @_friendly
 def run(recipes: tuple[Path, ...], overrides: tuple[str, ...], seeds: tuple[int, ...], results_dir: Path | None,
         threads: int | None, plugins: tuple[str, ...], quiet: bool, resume: bool, reuse: bool, backend: str,
-        address: str | None, workers: int, cpus_per_trial: int, missing: bool, device: str) -> None:
+        address: str | None, workers: int, cpus_per_trial: int, missing: bool, device: str, track: str,
+        tracking_uri: str | None, experiment: str | None) -> None:
     """Run recipes: prepare data, train (selecting on valid), test once, write one record per seed.
 
     Several recipes run one after the other (every one is validated first); with --backend ray every
@@ -98,6 +106,7 @@ def run(recipes: tuple[Path, ...], overrides: tuple[str, ...], seeds: tuple[int,
     from mmbench.recipe.load import load_recipe
     from mmbench.results.store import default_results_dir
     from mmbench.results.terminal import kd_lines, summary_rows
+    from mmbench.cli_track import start_tracking
     from mmbench.runner.run import run_recipe
     from mmbench.runner.threads import set_threads
 
@@ -106,6 +115,7 @@ def run(recipes: tuple[Path, ...], overrides: tuple[str, ...], seeds: tuple[int,
     if backend == "local":
         for line in set_threads(threads):
             click.echo(line, err=True)
+    tracking = start_tracking(track, tracking_uri, experiment, [spec.name or "recipe" for spec in specs], quiet)
     todo = [list(dict.fromkeys(seeds or spec.seeds)) for spec in specs]
     if missing:
         todo = [_unrecorded(spec, want, results_dir) for spec, want in zip(specs, todo)]
@@ -128,6 +138,8 @@ def run(recipes: tuple[Path, ...], overrides: tuple[str, ...], seeds: tuple[int,
             folders = [spec.name or "recipe" for spec in specs]  # records land in runs/<recipe name>/
             for path in written:
                 by_recipe[folders.index(path.parent.name)].append(path)
+                if tracking is not None:
+                    tracking(path)
         for i, error in failed:
             click.echo(f"{jobs[i][0].name} seed {jobs[i][1]} FAILED: {error}", err=True)
     else:
@@ -136,7 +148,7 @@ def run(recipes: tuple[Path, ...], overrides: tuple[str, ...], seeds: tuple[int,
                 by_recipe.append([])
                 continue
             by_recipe.append(run_recipe(spec, results_dir=results_dir, seeds=want, device=device,
-                                        recipe_path=str(recipe), resume=resume, reuse=reuse,
+                                        recipe_path=str(recipe), resume=resume, reuse=reuse, on_record=tracking,
                                         log=(lambda _: None) if quiet else (lambda m: click.echo(m, err=True))))
     for spec, paths in zip(specs, by_recipe):
         if not paths:  # --missing and nothing left to run: no table to print
@@ -155,7 +167,8 @@ def run(recipes: tuple[Path, ...], overrides: tuple[str, ...], seeds: tuple[int,
             click.echo(line)
     paths = [p for group in by_recipe for p in group]
     click.echo(f"\n{len(paths)} record(s) in {results_dir / 'runs'}; `mmbench leaderboard --results-dir {results_dir}`")
-    if failed:  # every other job ran and its record was written
+    tracked = tracking.finish() if tracking is not None else True
+    if failed or not tracked:  # every other job ran and its record was written
         sys.exit(1)
 
 
@@ -283,6 +296,7 @@ def _add_subcommands() -> None:
     from mmbench.cli_sweep import studies, sweep
     from mmbench.cli_parity import parity
     from mmbench.cli_registry import index, ls
+    from mmbench.cli_track import track
 
     main.add_command(data)
     main.add_command(features)
@@ -293,6 +307,7 @@ def _add_subcommands() -> None:
     main.add_command(parity)
     main.add_command(ls)
     main.add_command(index)
+    main.add_command(track)
 
 
 _add_subcommands()

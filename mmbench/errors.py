@@ -32,3 +32,7 @@ class ResultsError(MMBenchError):
 
 class EncoderError(MMBenchError):
     """An encoder cannot be built or run: weights unreachable (offline), a missing backend, bad inputs."""
+
+
+class TrackingError(MMBenchError):
+    """Run tracking cannot start or a record could not be logged (the record itself is always kept)."""

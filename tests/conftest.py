@@ -32,6 +32,18 @@ def data_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ["MMBENCH_CACHE_DIR"] = old
 
 
+@pytest.fixture(scope="session", autouse=True)
+def mlflow_telemetry_off() -> Iterator[None]:
+    """MLflow's usage telemetry stays off in the run-tracking tests (no network)."""
+    old = os.environ.get("MLFLOW_DISABLE_TELEMETRY")
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    yield
+    if old is None:
+        os.environ.pop("MLFLOW_DISABLE_TELEMETRY", None)
+    else:
+        os.environ["MLFLOW_DISABLE_TELEMETRY"] = old
+
+
 @pytest.fixture
 def isolated_registries():
     """Roll back registrations, plugin bookkeeping and failures made inside a test."""

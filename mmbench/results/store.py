@@ -90,10 +90,15 @@ def load_records(results_dir: Path) -> list[RunRecord]:
     for path in sorted(root.rglob("*.json")) if root.is_dir() else []:
         if path.name.startswith("."):
             continue  # a writer's temp file (it was killed before its rename)
-        try:
-            records.append(RunRecord.model_validate_json(path.read_bytes()))
-        except (OSError, pydantic.ValidationError) as exc:
-            first = str(exc).splitlines()
-            raise ResultsError(f"{path}: not a valid run record ({' '.join(first[:3])}); "
-                               "fix: delete the file or re-run its recipe (records are never edited by hand)") from None
+        records.append(load_record(path))
     return records
+
+
+def load_record(path: Path) -> RunRecord:
+    """The run record at ``path``; an unreadable one raises naming the file and the fix."""
+    try:
+        return RunRecord.model_validate_json(Path(path).read_bytes())
+    except (OSError, pydantic.ValidationError) as exc:
+        first = str(exc).splitlines()
+        raise ResultsError(f"{path}: not a valid run record ({' '.join(first[:3])}); "
+                           "fix: delete the file or re-run its recipe (records are never edited by hand)") from None

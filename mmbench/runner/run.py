@@ -182,11 +182,13 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None = None,
                recipe_path: str | None = None, log: Log = print, resume: bool = True, device: str = "cpu",
                reuse: bool = True, only: Callable[[ModelSlot], bool] | None = None,
-               monitor: Callable[[ModelSlot, int], Callable[[int, float], None] | None] | None = None) -> list[Path]:
+               monitor: Callable[[ModelSlot, int], Callable[[int, float], None] | None] | None = None,
+               on_record: Callable[[Path], None] | None = None) -> list[Path]:
     """Run every seed of ``recipe`` and write one record per seed; returns the record paths.
 
     ``only`` keeps some of the recipe's models (a tuning trial trains the tuned one); ``monitor(slot, seed)``
-    may return a callback that sees that model's validation curve (a tuning study's pruner).
+    may return a callback that sees that model's validation curve (a tuning study's pruner). ``on_record(path)``
+    sees each seed's record once it is written (run tracking reads it from there).
 
     With ``resume`` (the default), each model's training state is checkpointed every epoch under the cache
     root, and a run that was killed continues from its last finished epoch; checkpoints are removed once
@@ -261,4 +263,6 @@ def run_recipe(recipe: Recipe, *, results_dir: Path, seeds: Sequence[int] | None
         if ckpt_dir is not None:
             shutil.rmtree(ckpt_dir, ignore_errors=True)  # the record is safe: the checkpoints have served
         log(f"seed {seed}: wrote {paths[-1]}")
+        if on_record is not None:
+            on_record(paths[-1])
     return paths
