@@ -32,3 +32,15 @@ class ResultsError(MMBenchError):
 
 class EncoderError(MMBenchError):
     """An encoder cannot be built or run: weights unreachable (offline), a missing backend, bad inputs."""
+
+
+class ExportError(MMBenchError):
+    """A trained model cannot be exported: no such record or model, weights not in the cache, not reproducible."""
+
+
+class ExportFormatError(MMBenchError):
+    """An export folder is incomplete, corrupt or of another format version than this mmbench reads."""
+
+
+class ServeError(MMBenchError):
+    """A recommendation request an export cannot answer: unknown user, bad k, bad new-item features."""
