@@ -2,7 +2,8 @@
 
 ``Recommender.load(folder).recommend(user, k=10, exclude_seen=True)`` reads the folder (numpy and safetensors
 only, see :mod:`mmbench.serve.format`), scores every item by ``users[u] · items[i]`` and returns the ``k`` best
-as ``(item, score)`` pairs, ties broken by the item's row in the table (lower first). ``exclude_seen`` removes
+as ``(item, score)`` pairs, ties broken by the item's row in the table (lower first); a user's answer is the
+same alone and in any batch. ``exclude_seen`` removes
 the user's train ∪ valid items, exactly the items the evaluator masks at test time. A ``k`` larger than the
 candidates left is clamped: the list is then shorter than ``k``. ``ann=True`` searches a faiss HNSW index
 instead (:mod:`mmbench.serve.ann`): ``k`` + the user's seen count are fetched and the seen ones dropped, so the
@@ -130,7 +131,11 @@ class Recommender:
                cols: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """Exact top-``k`` of user rows ``rows``: per row, (item rows, scores), best first."""
         items = self.items if cols is None else self.items[cols]
-        scores = self.users[rows] @ items.T
+        # one matrix-vector product per user, whatever the batch: a user's scores (and so its ties and ranking)
+        # are then bit for bit the same alone and in any batch, which one matrix product does not promise
+        scores = np.empty((len(rows), len(items)), dtype=np.float32)
+        for j, r in enumerate(rows):
+            np.dot(items, self.users[r], out=scores[j])
         if exclude_seen:
             self._seen_mask(rows, scores, cols)
         out = []
