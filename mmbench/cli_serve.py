@@ -54,7 +54,7 @@ def export(record: Path | None, recipe: str | None, seed: int | None, results_di
     shown = {c: v for c, v in ver["metrics"].items() if c in ("HR@10", "NDCG@10", "Recall@20", "NDCG@20")}
     click.echo(f"wrote {out}: {m.role} {m.component} of run {manifest['run']['run_id']}; {counts['users']} users, "
                f"{counts['items']} items, d={counts['dim']}; cold items: "
-               f"{(manifest['cold_items'] or {}).get('kind') or 'no (' + str(manifest['cold_items_note']) + ')'}; "
+               f"{(manifest['cold_items'] or {}).get('kind') or 'none, ' + str(manifest['cold_items_note'])}; "
                f"ann index: {'yes' if manifest['ann'] else 'no'}")
     click.echo(f"verified: the exported tables reproduce the record's {len(ver['metrics'])} test metrics "
                f"(max |Δ| {ver['max_abs_diff']:.1e} ≤ {ver['tolerance']:.0e}): "

@@ -44,7 +44,7 @@ def _projections(model: nn.Module, component: str) -> tuple[nn.ModuleDict, str, 
                 "serves for items without train edges (chosen on valid)")
     adapter = getattr(model, "adapter", None)
     if adapter is None:
-        return "the model has no item adapter (an ID-only model: a new item has no vector)"
+        return "the model has no item adapter or content head: an ID-only model gives a new item no vector"
     if component not in ADAPTER_SCALE:
         return f"{component}: how its served table treats an item without train edges is not known to the exporter"
     scale = ADAPTER_SCALE[component](model)
