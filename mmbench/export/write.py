@@ -123,6 +123,10 @@ def export_model(located: Located, index: int, out: Path, *, ann: bool = False, 
     out = Path(out)
     if out.exists() and not force:
         raise ExportError(f"{out} exists; fix: choose another --out, or pass --force to replace it")
+    if ann:  # before the rebuild: a missing faiss is known at once
+        from mmbench.serve.ann import require_faiss
+
+        require_faiss()
     built = rebuild(located.record, index, log)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"

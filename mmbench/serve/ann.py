@@ -28,7 +28,8 @@ class AnnIndex(Protocol):
         ...
 
 
-def _faiss() -> Any:
+def require_faiss() -> Any:
+    """The faiss module, or the error naming the extra that installs it."""
     try:
         import faiss
     except ImportError:
@@ -51,7 +52,7 @@ class HnswIndex:
               ef_search: int = DEFAULT_EF_SEARCH, threads: int = 1) -> HnswIndex:
         """Build over ``items`` [n, d]. One thread by default: faiss builds HNSW graphs in parallel in an order
         that varies between runs, and one thread makes the index (and its recall) reproducible."""
-        faiss = _faiss()
+        faiss = require_faiss()
         before = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(threads)
         try:
@@ -66,7 +67,7 @@ class HnswIndex:
     @classmethod
     def read(cls, path: Path, params: dict[str, int]) -> HnswIndex:
         """An index :meth:`write` stored (faiss's own binary format; nothing is unpickled)."""
-        faiss = _faiss()
+        faiss = require_faiss()
         try:
             index = faiss.read_index(str(path))
         except RuntimeError as exc:
@@ -76,7 +77,7 @@ class HnswIndex:
         return cls(index, params)
 
     def write(self, path: Path) -> None:
-        _faiss().write_index(self.index, str(path))
+        require_faiss().write_index(self.index, str(path))
 
     @property
     def ntotal(self) -> int:

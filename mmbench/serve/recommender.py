@@ -80,6 +80,18 @@ class Recommender:
                              f"the training data has no embedding; fix: pass a user id listed in ids.json")
         return row
 
+    def user_rows(self, users: Sequence[str | int]) -> np.ndarray:
+        """The table rows of raw user ids; every unknown one is named in one error."""
+        if self._user_row is None:
+            self._user_row = {u: i for i, u in enumerate(self.user_ids)}
+        unknown = [str(u) for u in users if str(u) not in self._user_row]
+        if len(unknown) > 1:
+            raise ServeError(f"{len(unknown)} unknown users, e.g. {unknown[:5]}: this export has {self.n_users} "
+                             f"users (raw ids of {self.manifest['dataset']['key']}, e.g. {self.user_ids[0]!r}); a "
+                             f"user absent from the training data has no embedding; fix: pass user ids listed in "
+                             f"ids.json")
+        return np.asarray([self.user_row(u) for u in users], dtype=np.int64)
+
     def seen(self, row: int) -> np.ndarray:
         """The catalogue rows of a user's train ∪ valid items."""
         return self.data.seen_items[self.data.seen_indptr[row]:self.data.seen_indptr[row + 1]]
@@ -97,7 +109,7 @@ class Recommender:
             raise ServeError(f"k must be at least 1, got {k}")
         if ann and candidates is not None:
             raise ServeError("approximate search ranks the whole catalogue; leave out --ann to rank chosen items")
-        rows = np.asarray([self.user_row(u) for u in users], dtype=np.int64)
+        rows = self.user_rows(users)
         cols = None if candidates is None else self._item_rows(candidates)
         out: list[list[Scored]] = []
         for start in range(0, len(rows), batch_size):

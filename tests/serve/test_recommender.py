@@ -82,3 +82,9 @@ def test_bad_requests(toy):
     with pytest.raises(ServeError, match="approximate search ranks the whole catalogue"):
         rec.recommend("u0", ann=True, candidates=["i1"])
     assert len(rec.recommend("u3", k=10, exclude_seen=True)) == 3  # 7 items, 4 seen: clamped
+
+
+def test_unknown_users_of_a_batch_are_named_together(toy):
+    rec = Recommender.load(toy)
+    with pytest.raises(ServeError, match=r"2 unknown users, e.g. \['x', 'y'\]: this export has 5 users"):
+        rec.recommend_many(["u0", "x", "u1", "y"])
