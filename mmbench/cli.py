@@ -45,6 +45,8 @@ def main() -> None:
       mmbench features RECIPE             # extract (and cache) a recipe's item features
       mmbench run recipes/quickstart.yaml # train, evaluate, write run records
       mmbench leaderboard                 # aggregate records into a table
+      mmbench export --recipe NAME --out DIR   # a run's trained student as a served folder
+      mmbench recommend DIR --user RAW_ID # top-K from that folder (fast: no training stack)
     """
     from mmbench.allocator import keep_freed_memory
 
@@ -297,6 +299,7 @@ def _add_subcommands() -> None:
     from mmbench.cli_parity import parity
     from mmbench.cli_registry import index, ls
     from mmbench.cli_track import track
+    from mmbench.cli_serve import export, recommend
 
     main.add_command(data)
     main.add_command(features)
@@ -308,6 +311,8 @@ def _add_subcommands() -> None:
     main.add_command(ls)
     main.add_command(index)
     main.add_command(track)
+    main.add_command(export)
+    main.add_command(recommend)
 
 
 _add_subcommands()

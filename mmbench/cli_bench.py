@@ -22,7 +22,7 @@ def _count(text: str) -> int:
 
 @click.group()
 def bench() -> None:
-    """Measure mmbench itself: time and memory against data size."""
+    """Measure mmbench itself: time and memory against data size, approximate search against exact."""
 
 
 @bench.command(name="scale")
@@ -100,3 +100,35 @@ def bench_scale(sizes: str, items_per_interaction: float, users_per_interaction:
         from mmbench.results.bench_plots import scale_chart
 
         click.echo(f"wrote {scale_chart(report, plot)}", err=True)
+
+
+@bench.command(name="ann")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("-k", "--k", "k", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--exclude-seen/--include-seen", default=True, show_default=True,
+              help="Rank as `recommend --exclude-seen` does (the ANN side fetches k + the user's seen count).")
+@click.option("--queries", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="One-user requests timed for each search (users drawn with --seed).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the measurements as JSON here (atomically).")
+@_friendly
+def bench_ann(folder: Path, k: int, exclude_seen: bool, queries: int, seed: int, out: Path | None) -> None:
+    """Approximate search on an export: recall@K against exact search over every user, and query times."""
+    from mmbench.serve import Recommender
+    from mmbench.serve.bench import measure_ann
+
+    report = measure_ann(Recommender.load(folder), k=k, exclude_seen=exclude_seen, queries=queries, seed=seed)
+    one, every = report["one_user"], report["all_users"]
+    click.echo(f"recall@{k} of ANN against exact search ({'seen items excluded' if exclude_seen else 'seen included'}),"
+               f" {report['users']:,} users × {report['items']:,} items: {report['recall']:.4f}")
+    click.echo(f"index {report['index']} loaded or built in {report['index_load_or_build_s']:.2f} s")
+    click.echo(f"all users (batches of {every['batch_size']}): exact {every['exact_s']:.2f} s, ann {every['ann_s']:.2f} s")
+    click.echo(f"one user ({one['queries']} requests): exact p50 {one['exact']['ms_p50']:.3f} ms / p95 "
+               f"{one['exact']['ms_p95']:.3f} ms, ann p50 {one['ann']['ms_p50']:.3f} ms / p95 {one['ann']['ms_p95']:.3f} ms")
+    click.echo(f"threads: {report['threads']}")
+    if out is not None:
+        from mmbench.results.store import atomic_write_text
+
+        atomic_write_text(out, json.dumps({"kind": "mmbench bench ann", "folder": str(folder), **report}, indent=2) + "\n")
+        click.echo(f"wrote {out}", err=True)

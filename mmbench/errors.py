@@ -36,3 +36,15 @@ class EncoderError(MMBenchError):
 
 class TrackingError(MMBenchError):
     """Run tracking cannot start or a record could not be logged (the record itself is always kept)."""
+
+
+class ExportError(MMBenchError):
+    """A trained model cannot be exported: no such record or model, weights not in the cache, not reproducible."""
+
+
+class ExportFormatError(MMBenchError):
+    """An export folder is incomplete, corrupt or of another format version than this mmbench reads."""
+
+
+class ServeError(MMBenchError):
+    """A recommendation request an export cannot answer: unknown user, bad k, bad new-item features."""

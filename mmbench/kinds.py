@@ -29,7 +29,10 @@ class DatasetContract(Protocol):
     Constructed with keyword-only recipe params only; must work offline for embedded datasets. ``sources()``
     is cheap and returns file paths (hashed by content) or immutable identifier strings (e.g. a hub
     revision); together with the params they key the processed cache. Preprocessing (filters, k-core, ids,
-    modality masks, the card) is shared, in :mod:`mmbench.data.prepare`.
+    modality masks, the card) is shared, in :mod:`mmbench.data.prepare`. Optional: ``external_ids()``
+    returns ``{"users": {id: external id}, "items": {...}}`` (ids as strings) when the ids in the data are
+    not the ones the world uses (Amazon Beauty's integers for reviewerIDs and ASINs): ``mmbench export`` then
+    serves by the external ids.
     """
 
     def sources(self) -> Sequence[str | Path]: ...

@@ -55,3 +55,41 @@ def isolated_registries():
     plugins._LOADED_PLUGINS.clear()
     plugins._LOADED_PLUGINS.update(loaded)
     plugins._PLUGIN_FAILURES[:] = failures
+
+
+EXPORT_RECIPE = """\
+schema_version: 1
+name: export-test
+dataset: {name: amazon-beauty, params: {max_users: 300}}
+encoders:
+  text: {name: minilm}
+teacher:
+  name: mm-gnn
+  params: {dim: 16, layers: 1}
+  fusion: {name: concat}
+student: {name: lightgcn, params: {dim: 16, layers: 2, adapter: true}}
+distill:
+  - {name: rrd, weight: 1.0, params: {top_k: 5, samples: 20}}
+train: {epochs: 2, batch_size: 512, lr: 0.01}
+baselines: [{name: mf, params: {dim: 16, adapter: true}}, {name: pop}]
+eval: {ks: [5, 10, 20]}
+seeds: [0]
+"""
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory, data_cache):
+    """A small real KD run (300 Amazon Beauty users, MiniLM text, a LightGCN student with an adapter, an MF
+    baseline with one, pop) and its KD student exported with an HNSW index: ``(results dir, record path, export
+    folder)``. The trained weights stay in the session's cache, so tests can rebuild and export again."""
+    from mmbench.export import export_model, find_record
+    from mmbench.recipe.load import load_recipe
+    from mmbench.runner.run import run_recipe
+
+    root = tmp_path_factory.mktemp("export")
+    (root / "export-test.yaml").write_text(EXPORT_RECIPE)
+    [record] = run_recipe(load_recipe(root / "export-test.yaml"), results_dir=root / "res", log=lambda _: None,
+                          recipe_path=str(root / "export-test.yaml"))
+    located = find_record(record, None, None, root / "res")
+    export_model(located, 1, root / "student", ann=True, log=lambda _: None)
+    return root / "res", record, root / "student"

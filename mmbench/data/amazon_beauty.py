@@ -58,3 +58,11 @@ class AmazonBeautyDataset:
                        preprocess=Preprocess(k_core=self.k_core),
                        notes={"image": "the Amazon Beauty 2014 5-core copy ships no images or image features"},
                        interactions_source=str(inter_path), items_source=str(items_path))
+
+    def external_ids(self) -> dict[str, dict[str, str]]:
+        """The Amazon ids behind this copy's integer ids, as strings: ``{"users": {user_id: reviewerID},
+        "items": {item_id: ASIN}}`` (``users.csv``, ``items.csv``), for exports served by the ids Amazon uses."""
+        users = read_table(embedded_dir() / "users.csv", fix=_FIX, dtype=str)
+        items = read_table(embedded_dir() / "items.csv", fix=_FIX, dtype=str)
+        check_columns(users, ("user_id", "reviewer_id"), embedded_dir() / "users.csv", _FIX)
+        return {"users": dict(zip(users.user_id, users.reviewer_id)), "items": dict(zip(items.item_id, items.asin))}

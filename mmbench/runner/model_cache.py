@@ -40,11 +40,12 @@ CACHE_VERSION = 1
 
 
 # Package parts that never touch how a model is built, trained or selected: reporting, the command line,
-# test-time evaluation under missing modalities, latency, interop, run tracking. Editing them keeps trained
-# models valid; everything else (new modules included) is part of the fingerprint.
+# test-time evaluation under missing modalities, latency, interop, run tracking, exporting and serving trained
+# models. Editing them keeps trained models valid; everything else (new modules included) is part of the
+# fingerprint.
 NOT_TRAINING = ("cli.py", "cli_*.py", "results/*", "interop/*", "tracking/*", "runner/sweep.py",
                 "runner/robustness.py", "runner/provenance.py", "metrics/latency.py", "metrics/robustness.py",
-                "recipe/sweep.py")
+                "recipe/sweep.py", "export/*", "serve/*")
 
 
 def _code_of(source: bytes) -> bytes:

@@ -87,3 +87,12 @@ def test_bad_interaction_files_give_one_clear_error(tmp_path):
 def test_invalid_max_users():
     with pytest.raises(DataError, match="max_users must be"):
         AmazonBeautyDataset(max_users=0)
+
+
+def test_external_ids_are_amazons_for_every_user_and_item(beauty):
+    ids = AmazonBeautyDataset().external_ids()
+    inter = beauty.interactions
+    assert len(ids["users"]) == 22363 and len(ids["items"]) == 12101
+    assert all(str(u) in ids["users"] for u in inter.user_ids) and all(str(i) in ids["items"] for i in inter.item_ids)
+    assert ids["users"]["1"] == "A1YJEY40YUW4SE" and ids["items"]["1"] == "B004756YJA"  # the first rows shipped
+    assert len(set(ids["users"].values())) == 22363 and len(set(ids["items"].values())) == 12101
