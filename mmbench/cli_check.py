@@ -56,6 +56,7 @@ def check(bands_path: Path, update: bool, seeds: str | None, recipes: tuple[Path
     _load()
     from mmbench.results import bands as bands_mod
     from mmbench.results import check as check_mod
+    from mmbench.runner.check import run_seeds
     from mmbench.results.store import atomic_write_text
 
     def log(message: str) -> None:
@@ -69,7 +70,7 @@ def check(bands_path: Path, update: bool, seeds: str | None, recipes: tuple[Path
         existing = bands_mod.load_bands(bands_path) if recipes and bands_path.is_file() else None
         paths = list(recipes) or sorted((bands_path.parent / "recipes").glob("*.yaml"))
         bands = check_mod.measure_bands(paths, seed_list, bands_path=bands_path, existing=existing, log=log,
-                                        run_log=run_log)
+                                        run_log=run_log, runner=run_seeds)
         text = bands_mod.dump_bands(bands)
         atomic_write_text(bands_path, text)
         click.echo(text if as_json else render_bands(bands, bands_path), nl=False)
@@ -77,7 +78,7 @@ def check(bands_path: Path, update: bool, seeds: str | None, recipes: tuple[Path
         return
     bands = bands_mod.load_bands(bands_path)
     report = check_mod.check(bands, bands_path=bands_path, only=recipes, seeds=_seeds(seeds), log=log,
-                             run_log=run_log)
+                             run_log=run_log, runner=run_seeds)
     click.echo(json.dumps(report.to_dict(), indent=1) if as_json else render(report), nl=as_json)
     if not report.ok:
         sys.exit(1)

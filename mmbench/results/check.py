@@ -40,22 +40,8 @@ class SeedRun:
 
 
 Runner = Callable[[Recipe, Path, Sequence[int], Path, Log], list[SeedRun]]
-
-
-def run_seeds(recipe: Recipe, path: Path, seeds: Sequence[int], results_dir: Path, log: Log) -> list[SeedRun]:
-    """The default runner: ``run_recipe`` (no checkpoints) into ``results_dir``, read back from the records."""
-    from mmbench.results.record import RunRecord
-    from mmbench.runner.run import run_recipe
-
-    out = []
-    for p in run_recipe(recipe, results_dir=results_dir, seeds=list(seeds), recipe_path=str(path), log=log,
-                        resume=False):
-        rec = RunRecord.model_validate_json(Path(p).read_bytes())
-        out.append(SeedRun(rec.seed, rec.dataset.split_hash, rec.dataset.key,
-                           [(m.role, m.component, dict(m.metrics["test"])) for m in rec.models],
-                           {"git": rec.git, "hardware": rec.hardware, "versions": rec.versions},
-                           rec.timings.get("run_s", 0.0)))
-    return out
+"""Runs a recipe's seeds into a folder and returns what they measured: results/ compares, the runner runs
+(:func:`mmbench.runner.check.run_seeds` is the real one; tests pass their own)."""
 
 
 def model_labels(models: Sequence[tuple[str, ...]]) -> list[str]:
@@ -104,7 +90,7 @@ def recipe_bands(path: Path, bands_path: Path, recipe: Recipe, runs: Sequence[Se
 
 def measure_bands(recipe_paths: Sequence[Path], seeds: Sequence[int], *, bands_path: Path,
                   check_seeds: Sequence[int] | None = None, existing: Bands | None = None, log: Log = print,
-                  run_log: Log = lambda _: None, runner: Runner = run_seeds) -> Bands:
+                  run_log: Log = lambda _: None, runner: Runner) -> Bands:
     """Run every recipe with every seed and compute its bands; entries of ``existing`` for other recipes stay.
 
     ``check`` later re-runs ``check_seeds`` (default: the first measured seed: unchanged code then reproduces
@@ -197,7 +183,7 @@ def compare(entry: RecipeBands, seed: int, models: Sequence[tuple[str, str, dict
     return rows
 
 
-def check_recipe(entry: RecipeBands, path: Path, seeds: Sequence[int], *, runner: Runner = run_seeds,
+def check_recipe(entry: RecipeBands, path: Path, seeds: Sequence[int], *, runner: Runner,
                  run_log: Log = lambda _: None) -> RecipeCheck:
     """Re-run one recipe with ``seeds`` into a temporary folder and compare it with its bands."""
     out = RecipeCheck(str(path), entry.name)
@@ -243,7 +229,7 @@ def select(bands: Bands, bands_path: Path, only: Sequence[Path] = ()) -> list[Re
 
 
 def check(bands: Bands, *, bands_path: Path, only: Sequence[Path] = (), seeds: Sequence[int] | None = None,
-          log: Log = print, run_log: Log = lambda _: None, runner: Runner = run_seeds) -> CheckReport:
+          log: Log = print, run_log: Log = lambda _: None, runner: Runner) -> CheckReport:
     """Re-run each recipe's check seeds (or ``seeds``) and compare every banded metric; never raises for a run."""
     t0 = time.perf_counter()
     results = []

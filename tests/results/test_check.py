@@ -182,7 +182,8 @@ def test_measure_bands_from_runs_and_keep_other_recipes(tiny):
 def test_measure_bands_refuses_one_seed_and_missing_metrics(tiny):
     path, bands_path = tiny
     with pytest.raises(BandsError, match="seed spread"):
-        measure_bands([path], [0], bands_path=bands_path, log=lambda _: None)
+        measure_bands([path], [0], bands_path=bands_path, log=lambda _: None,
+                      runner=lambda r, p, seeds, d, log: [])  # refused before anything runs
     with pytest.raises(BandsError, match="Recall@20"):
         measure_bands([path], [0, 1], bands_path=bands_path, log=lambda _: None,
                       runner=lambda r, p, seeds, d, log: [_run({"HR@10": 0.1, "NDCG@10": 0.1, "NDCG@20": 0.1}, seed=s)
@@ -293,3 +294,15 @@ def test_committed_bands_cover_the_ci_recipes_as_they_are():
             f"{entry.path} changed since its bands were measured; run `mmbench check --update`")
         assert len(entry.seeds) >= 5 and set(entry.check_seeds) <= set(entry.seeds)
         assert all(set(m.metrics) == set(METRICS) for m in entry.models)
+
+
+def test_results_never_import_the_runner():
+    # results are plain data: what re-runs recipes (the CI check's runner) lives in mmbench.runner.check
+    import ast
+
+    root = Path(__file__).resolve().parents[2] / "mmbench" / "results"
+    for path in root.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            assert not any(n.startswith("mmbench.runner") for n in names), f"{path.name} imports {names}"
