@@ -14,6 +14,7 @@
 set -u
 backend=${MMBENCH_SUITE_BACKEND:-"--backend ray --workers 2"}
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+export MMBENCH_RESULTS_DIR=${MMBENCH_RESULTS_DIR:-results}  # the committed suite (runs and sweeps default elsewhere)
 status=0
 for ds in "$@"; do
   dir=$ds; [ "$ds" = beauty ] && dir=amazon-beauty
