@@ -5,7 +5,9 @@ written together with ``--plot``), the table, then the per-recipe robustness fig
 linked by paths relative to the page's folder, never inlined, so the page stays small and shows the very PNGs of
 the plot folder (keep the two together when moving them). In each table the best mean of every column that has a
 direction (↑ highest, ↓ lowest) within the dataset and split is bold. A recipe box (a substring, or a shell-style
-pattern with ``*`` and ``?``) and a model menu hide the rows, and the per-recipe figures, that do not match.
+pattern with ``*`` and ``?``) and a model menu hide the rows, and the per-recipe figures, that do not match; the
+bold marks then follow the rows shown (the best of what is visible, by the rule of :func:`best_cells`). The filter
+is kept in the page's address (``#recipe=kd&model=lightgcn``), so a filtered view can be linked to.
 """
 
 from __future__ import annotations
@@ -60,6 +62,37 @@ _FILTER_JS = r"""
                                   .replace(/\?/g, '.') + '$');
     return function (s) { return re.test(s); };
   }
+  function remark() {  // the best of each directed column among the rows shown, as best_cells() does in Python
+    document.querySelectorAll('table.lb').forEach(function (t) {
+      var rows = Array.from(t.tBodies[0].rows).filter(function (tr) { return !tr.hidden; });
+      Array.from(t.tHead.rows[0].cells).forEach(function (th, i) {
+        var dir = th.dataset.best;
+        if (!dir) { return; }
+        var vals = [];
+        Array.from(t.tBodies[0].rows).forEach(function (tr) { tr.cells[i].classList.remove('best'); });
+        rows.forEach(function (tr) {
+          var v = tr.cells[i].dataset.v;
+          if (v !== undefined && v.trim() !== '' && isFinite(v)) { vals.push([tr.cells[i], Number(v)]); }
+        });
+        var distinct = new Set(vals.map(function (p) { return p[1]; }));
+        if (distinct.size < 2) { return; }  // one value, or all equal: nothing is best
+        var top = dir === 'hi' ? Math.max.apply(null, Array.from(distinct)) : Math.min.apply(null, Array.from(distinct));
+        vals.forEach(function (p) { if (p[1] === top) { p[0].classList.add('best'); } });
+      });
+    });
+  }
+  function fromHash() {  // #recipe=...&model=...
+    var params = new URLSearchParams(location.hash.replace(/^#/, ''));
+    if (box && params.has('recipe')) { box.value = params.get('recipe'); }
+    if (menu && params.has('model')) { menu.value = params.get('model'); }
+  }
+  function toHash() {
+    var params = new URLSearchParams();
+    if (box && box.value.trim()) { params.set('recipe', box.value.trim()); }
+    if (menu && menu.value) { params.set('model', menu.value); }
+    var h = params.toString();
+    if (h !== location.hash.replace(/^#/, '')) { history.replaceState(null, '', h ? '#' + h : location.pathname); }
+  }
   function apply() {
     var match = matcher(box ? box.value : ''), model = menu ? menu.value : '', shown = 0, total = 0;
     document.querySelectorAll('table.lb tbody tr').forEach(function (tr) {
@@ -72,9 +105,13 @@ _FILTER_JS = r"""
       f.hidden = !!match && !match(f.dataset.recipe.toLowerCase());
     });
     count.textContent = shown + ' of ' + total + ' rows';
+    remark();
   }
-  if (box) { box.addEventListener('input', apply); }
-  if (menu) { menu.addEventListener('change', apply); }
+  function changed() { apply(); toHash(); }
+  if (box) { box.addEventListener('input', changed); }
+  if (menu) { menu.addEventListener('change', changed); }
+  window.addEventListener('hashchange', function () { fromHash(); apply(); });
+  fromHash();
   apply();
 })();
 """
@@ -117,6 +154,14 @@ def best_cells(group: Sequence[Row], cols: Sequence[str]) -> set[tuple[int, str]
     return best
 
 
+def _best_attr(col: str) -> str:
+    """The direction the page's script marks a column's best in (``data-best``), as :func:`best_cells` does."""
+    higher = _direction(col)
+    if higher is None or col == "seeds":
+        return ""
+    return f" data-best='{'hi' if higher else 'lo'}'"
+
+
 def _html_cell(row: Row, col: str) -> str:
     value, sep, ci = cell(row, col).partition(" ± ")
     return html.escape(value) + (f"<span class='ci'> ± {html.escape(ci)}</span>" if sep else "")
@@ -134,7 +179,7 @@ def _table(group: Sequence[Row], view: View) -> str:
     cols = [c for c in columns(group, view) if c not in ("dataset", "split")]
     marks = best_cells(group, cols)
     model = _model_column(view)
-    head = "".join(f"<th title='click to sort'>{html.escape(_header(c))}</th>" for c in cols)
+    head = "".join(f"<th title='click to sort'{_best_attr(c)}>{html.escape(_header(c))}</th>" for c in cols)
     body = []
     for i, r in enumerate(group):
         attrs = (f" data-recipe='{_attr(r['recipe'])}'" if "recipe" in view.key else "") + (

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from mmbench.cli import main
@@ -140,3 +143,37 @@ def test_html_without_plots_is_unchanged_by_them(tmp_path: Path) -> None:
     write_all(tmp_path, quickstart_records())
     plain = CliRunner().invoke(main, ["leaderboard", "--results-dir", str(tmp_path), "--format", "html"])
     assert plain.exit_code == 0 and "<img" not in plain.stdout and "<figure" not in plain.stdout
+
+
+def _chromium() -> str | None:
+    return next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+
+
+def _rendered(path: Path, fragment: str) -> Page:
+    """The page's DOM after its scripts ran in headless Chromium, opened at ``path#fragment``."""
+    browser = _chromium()
+    assert browser is not None
+    out = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=2000",
+                          "--dump-dom", f"{path.resolve().as_uri()}#{fragment}"],
+                         capture_output=True, text=True, timeout=120, check=True)
+    return Page(out.stdout)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="needs a headless Chromium (apt install chromium)")
+def test_best_marks_follow_the_filter_in_a_browser(tmp_path: Path) -> None:
+    rows = [row("beauty-kd", "mf", 0.30, 2.0), row("beauty-kd", "lightgcn", 0.35, 3.0),
+            row("beauty-plain", "mf", 0.20, 1.0), row("tiktok-kd", "lightgcn", 0.2, 1.0, dataset="t")]
+    path = tmp_path / "lb.html"
+    path.write_text(to_html(rows, VIEW))
+    # unfiltered, the script's marks are the server's (both implement one rule)
+    assert [bold(t) for t in _rendered(path, "").tables] == [bold(t) for t in Page(path.read_text()).tables]
+    # model mf only: beauty-kd/lightgcn is hidden, so beauty-kd/mf now has the best NDCG@10 of what is shown
+    page = _rendered(path, "model=mf")
+    shown = [(cells[0][1], a.get("hidden")) for a, cells in page.tables[0]]
+    assert shown == [("beauty-kd", None), ("beauty-kd", ""), ("beauty-plain", None)]
+    marked = {(a["data-recipe"], a["data-model"], i) for a, cells in page.tables[0]
+              for i, (c, _) in enumerate(cells) if c.get("class") == "best"}
+    assert marked == {("beauty-kd", "mf", 4), ("beauty-plain", "mf", 7)}
+    # recipe and model together: one row left, so nothing is best; the other dataset's lone row neither
+    page = _rendered(path, "recipe=beauty-k*&model=mf")
+    assert bold(page.tables[0]) == set() and bold(page.tables[1]) == set()

@@ -443,8 +443,8 @@ def test_html_single_self_contained_file() -> None:
     assert page.count("<table class='lb'>") == 3
     assert page.count("<h2>") == 3
     assert "<h2>amazon-beauty · loo-time</h2>" in page
-    assert "<th title='click to sort'>HR@10 ↑</th>" in page
-    assert "<th title='click to sort'>latency_ms_p50 ↓</th>" in page
+    assert "<th title='click to sort' data-best='hi'>HR@10 ↑</th>" in page
+    assert "<th title='click to sort' data-best='lo'>latency_ms_p50 ↓</th>" in page
     # cells carry the raw value for numeric sorting, and show the formatted one
     assert "<td data-v='1234560'>1,234,560</td>" in page
     assert "<td data-v='0.032'>0.0320<span class='ci'> ± 0.0050</span></td>" in page
