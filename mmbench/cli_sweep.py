@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from mmbench.cli import _friendly, _load
+
+if TYPE_CHECKING:
+    from mmbench.cli_track import SweepTracker
 
 
 @click.command()
@@ -36,10 +40,18 @@ from mmbench.cli import _friendly, _load
 @click.option("--recipe", "recipe", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Run the sweep or study on this recipe instead of the file's (e.g. your own data); it is then "
                    "named <sweep>.<recipe stem>.")
+@click.option("--track", type=click.Choice(["none", "mlflow"], case_sensitive=False), default="none",
+              envvar="MMBENCH_TRACKING", show_default=True, show_envvar=True,
+              help="Also log the sweep to MLflow: a run for the sweep, one per study trial as it ends (pruned and "
+                   "failed too), each trial's records nested under it (needs the `track` extra).")
+@click.option("--tracking-uri", metavar="URI", help="With --track mlflow: sqlite:///PATH.db, http(s)://HOST:PORT, "
+              "... [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the current folder]")
+@click.option("--experiment", metavar="NAME", help="With --track mlflow: the experiment [default: the sweep name]")
 @_friendly
 def sweep(sweep_file: Path, results_dir: Path | None, jobs: int, rerun: bool, dry_run: bool, plugins: tuple[str, ...],
           quiet: bool, backend: str, address: str | None, workers: int, cpus_per_trial: int,
-          gpus_per_trial: float, recipe: Path | None) -> None:
+          gpus_per_trial: float, recipe: Path | None, track: str, tracking_uri: str | None,
+          experiment: str | None) -> None:
     """Run a sweep file: its explicit trials over its seeds, or its tuning study (`search:`); select on VALID.
 
     Every trial and recipe is validated before anything runs (all errors at once, exit 2). Explicit trials:
@@ -62,9 +74,10 @@ def sweep(sweep_file: Path, results_dir: Path | None, jobs: int, rerun: bool, dr
 
     spec = load_sweep(sweep_file, recipe)
     folder = sweep_dir(results_dir, spec)
+    tracking = None if dry_run else _sweep_tracking(track, tracking_uri, experiment, spec, folder, quiet)
     if spec.search is not None:
         _study(spec, results_dir, dry_run=dry_run, quiet=quiet, backend=backend, address=address, workers=workers,
-               cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, plugins=plugins)
+               cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, plugins=plugins, tracking=tracking)
         return
     if dry_run:
         todo = {(j.trial.name, j.seed) for j in plan(spec, results_dir, rerun=rerun).run}
@@ -85,15 +98,32 @@ def sweep(sweep_file: Path, results_dir: Path | None, jobs: int, rerun: bool, dr
     md, js = write_summary(summary)
     click.echo(markdown(summary), nl=False)
     click.echo(f"\nwrote {md} and {js}; {len(outcome.records)} new record(s), {len(outcome.plan.skipped)} skipped")
+    tracked = True
+    if tracking is not None:
+        tracking.sync_records()
+        tracked = tracking.finish(None, [md, js])
     if outcome.failures:
         for failure in outcome.failures:
             say(f"\nFAILED {failure.job}:\n" + "\n".join(f"  {line}" for line in failure.tail.splitlines()))
         say(f"\n{len(outcome.failures)} of {len(outcome.plan.run)} job(s) failed; the others' records are kept")
+    if outcome.failures or not tracked:
         sys.exit(1)
 
 
+def _sweep_tracking(track: str, uri: str | None, experiment: str | None, spec: object, folder: Path,
+                    quiet: bool) -> SweepTracker | None:
+    """The sweep's MLflow tracker (the store and experiment opened before anything runs), or None when off."""
+    from mmbench.cli_track import SweepTracker, start_tracking
+    from mmbench.recipe.sweep import Sweep
+
+    assert isinstance(spec, Sweep)
+    opened = start_tracking(track, uri, experiment, [spec.name], quiet)
+    return None if opened is None else SweepTracker(opened.tracker, spec, folder, experiment, quiet)
+
+
 def _study(spec: object, results_dir: Path, *, dry_run: bool, quiet: bool, backend: str, address: str | None,
-           workers: int, cpus_per_trial: int, gpus_per_trial: float, plugins: tuple[str, ...]) -> None:
+           workers: int, cpus_per_trial: int, gpus_per_trial: float, plugins: tuple[str, ...],
+           tracking: SweepTracker | None = None) -> None:
     """Run (or describe) a search sweep's study, then write its summary, plot and tuned recipe."""
     from mmbench.recipe.sweep import Sweep
     from mmbench.results.tune import markdown
@@ -119,15 +149,21 @@ def _study(spec: object, results_dir: Path, *, dry_run: bool, quiet: bool, backe
         raise click.UsageError("--gpus-per-trial needs --backend ray")
     run = run_study(spec, results_dir=results_dir, backend=backend, address=address, workers=workers,
                     cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, plugins=plugins,
-                    log=(lambda _: None) if quiet else say, progress=say)
+                    log=(lambda _: None) if quiet else say, progress=say,
+                    on_trial_end=tracking.sync_study if tracking is not None else None)
     out = finish_study(spec, results_dir)
     click.echo(markdown(out["summary"], str(out["tuned_recipe"]) if out["tuned_recipe"] else None), nl=False)
     written = [p for p in (out["summary_md"], out["summary_json"], out["plot"], out["tuned_recipe"]) if p]
     click.echo(f"\nstudy storage {run.storage}; this session ended {run.ended} trial(s) in {run.wall_s:.0f} s; "
                f"wrote {', '.join(map(str, written))}")
+    tracked = True
+    if tracking is not None:
+        tracking.sync_study()  # also the trials a session without --track ended
+        tracked = tracking.finish(out["summary"], written)
     if run.failures:
         for failure in run.failures:
             say(f"\n{failure}")
+    if run.failures or not tracked:
         sys.exit(1)
 
 

@@ -17,7 +17,7 @@ Every node needs mmbench installed (the same version) and the recipe's data reac
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,9 +109,10 @@ def _write(folder: Path, records: Sequence[dict[str, Any]]) -> list[Path]:
 
 def run_study_on_ray(sweep: Sweep, folder: Path, url: str, *, address: str | None, workers: int,
                      cpus_per_trial: int, plugins: Sequence[str], progress: Any,
-                     gpus_per_trial: float = 0) -> tuple[list[int], int, list[str]]:
+                     gpus_per_trial: float = 0, on_trial_end: Callable[[], None] | None = None,
+                     ) -> tuple[list[int], int, list[str]]:
     """Keep ``workers`` trials in flight on Ray until the study's budget has ended; returns (recovered trials,
-    trials ended, failures)."""
+    trials ended, failures). ``on_trial_end()`` runs on the driver after each trial has ended and been stored."""
     import time
 
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -173,6 +174,8 @@ def run_study_on_ray(sweep: Sweep, folder: Path, url: str, *, address: str | Non
         ended += 1
         ray.get(study.log_session.remote({**session, "wall_s": time.time() - t0, "trials_ended": ended}))
         progress(describe_outcome(number, original, params, out, sweep.metric))
+        if on_trial_end is not None:
+            on_trial_end()
     return recovered, ended, failures
 
 

@@ -191,8 +191,11 @@ class StudyRun:
 
 def run_study(sweep: Sweep, *, results_dir: Path, backend: str = "local", address: str | None = None,
               workers: int = 1, cpus_per_trial: int = 1, gpus_per_trial: float = 0, plugins: Sequence[str] = (),
-              log: Log = print, progress: Log = print) -> StudyRun:
-    """Run a search sweep until its budget of trials has ended; resumable from its storage."""
+              log: Log = print, progress: Log = print, on_trial_end: Callable[[], None] | None = None) -> StudyRun:
+    """Run a search sweep until its budget of trials has ended; resumable from its storage.
+
+    ``on_trial_end()`` is called by the driver after each trial it ran has ended and been stored (a tracker
+    reads the study's storage then); an exception from it is the caller's to handle."""
     from mmbench.runner.study import StudyHandle
 
     assert sweep.search is not None
@@ -205,14 +208,15 @@ def run_study(sweep: Sweep, *, results_dir: Path, backend: str = "local", addres
 
             recovered, ended, failures = run_study_on_ray(sweep, folder, url, address=address, workers=workers,
                                                           cpus_per_trial=cpus_per_trial, plugins=plugins,
-                                                          progress=progress, gpus_per_trial=gpus_per_trial)
+                                                          progress=progress, gpus_per_trial=gpus_per_trial,
+                                                          on_trial_end=on_trial_end)
         else:
             handle = StudyHandle(url, sweep.name, sweep.search)
             recovered = handle.recover()
             if recovered:
                 progress(f"re-running interrupted trial(s) {recovered} with the same params")
             session = {"backend": "local", "workers": 1, "cpus_per_trial": cpus_per_trial, "started_at": t0}
-            ended, failures = _local_loop(sweep, handle, folder, log, progress, session)
+            ended, failures = _local_loop(sweep, handle, folder, log, progress, session, on_trial_end)
         return StudyRun(folder, url, recovered, ended, time.time() - t0, failures)
 
 
@@ -257,8 +261,8 @@ def outcome_attrs(original: int, out: TrialOutcome, where: str) -> dict[str, Any
             "error": out.error, "where": where}
 
 
-def _local_loop(sweep: Sweep, handle: Any, folder: Path, log: Log, progress: Log,
-                session: dict[str, Any]) -> tuple[int, list[str]]:
+def _local_loop(sweep: Sweep, handle: Any, folder: Path, log: Log, progress: Log, session: dict[str, Any],
+                on_trial_end: Callable[[], None] | None = None) -> tuple[int, list[str]]:
     assert sweep.search is not None
     ended, failures = 0, []
     while handle.counted() < sweep.search.spec.trials:
@@ -275,6 +279,8 @@ def _local_loop(sweep: Sweep, handle: Any, folder: Path, log: Log, progress: Log
         ended += 1
         handle.log_session({**session, "wall_s": time.time() - session["started_at"], "trials_ended": ended})
         progress(describe_outcome(number, original, params, out, sweep.metric))
+        if on_trial_end is not None:
+            on_trial_end()
     return ended, failures
 
 

@@ -12,15 +12,16 @@ import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlparse
 
 from mmbench.errors import TrackingError
-from mmbench.results.record import RunRecord
 from mmbench.tracking import view
 
 DEFAULT_URI = "sqlite:///mlflow.db"  # MLflow 3's own default: `mlflow ui` in the same folder shows it
@@ -166,8 +167,11 @@ class MlflowTracker:
             return None
         return (db.parent / "mlruns" / re.sub(r"[^\w.-]", "_", name)).as_uri()
 
-    def log_record(self, path: Path, experiment: str | None = None) -> tuple[str, bool]:
+    def log_record(self, path: Path, experiment: str | None = None, tags: Mapping[str, str] | None = None,
+                   parent: str | None = None) -> tuple[str, bool]:
         """Log the run record at ``path`` as one MLflow run of ``experiment`` (default: its recipe's name).
+
+        ``tags`` are added to the record's own; ``parent`` (an MLflow run id) nests the run under it.
 
         Returns:
             The MLflow run id, and whether it was logged now (False: the experiment holds it already).
@@ -180,18 +184,23 @@ class MlflowTracker:
 
         record = load_record(path)
         exp_id = self.experiment_id(experiment or record.recipe.name)
+        run = view.tracked_run(record)
+        run = replace(run, tags={**run.tags, **(tags or {})})
+        files = {RECORD_ARTEFACT: Path(path).read_bytes(),  # the file as written, byte for byte
+                 RECIPE_ARTEFACT: view.recipe_yaml(record).encode("utf-8")}
         try:
             with _env_defaults(_HTTP_LIMITS):
-                done = self._logged(exp_id, record.run_id)
-                return (done, False) if done else (self._log(exp_id, record, Path(path)), True)
+                done = self.find_run(exp_id, "mmbench.run_id", record.run_id)
+                return (done, False) if done else (self.log_run(exp_id, run, files, parent), True)
         except Exception as exc:
             raise TrackingError(f"{path}: not logged to MLflow at {self.uri} ({_reason(exc)}); the record is kept; "
                                 f"fix: {_fix_for(self.uri)}, then `mmbench track {path} --tracking-uri "
                                 f"{self.uri}`") from None
 
-    def _logged(self, exp_id: str, run_id: str) -> str | None:
-        """The MLflow run that holds record ``run_id`` in full; an unfinished one (a failed attempt) is deleted."""
-        runs = self.client.search_runs([exp_id], filter_string=f"tags.`mmbench.run_id` = '{run_id}'")
+    def find_run(self, exp_id: str, tag: str, value: str) -> str | None:
+        """The finished MLflow run of ``exp_id`` whose tag ``tag`` is ``value``; unfinished ones (failed
+        attempts) are deleted."""
+        runs = self.client.search_runs([exp_id], filter_string=f"tags.`{tag}` = '{value}'")
         for run in runs:
             if run.info.status == "FINISHED":
                 return run.info.run_id
@@ -199,27 +208,42 @@ class MlflowTracker:
             self.client.delete_run(run.info.run_id)
         return None
 
-    def _log(self, exp_id: str, record: RunRecord, path: Path) -> str:
-        from mlflow.entities import Metric, Param
-
-        run = view.tracked_run(record)
-        mlrun = self.client.create_run(exp_id, start_time=run.start_ms, tags=run.tags, run_name=run.name)
+    def log_run(self, exp_id: str, run: view.TrackedRun, files: Mapping[str, bytes] | None = None,
+                parent: str | None = None) -> str:
+        """Log ``run`` (params, tags, metric points, ``files`` as artefacts: name -> bytes) as one finished
+        MLflow run, nested under ``parent`` when given; returns its id. A failed attempt is left FAILED (the
+        next :meth:`find_run` deletes it)."""
+        tags = {**run.tags, **({"mlflow.parentRunId": parent} if parent else {})}
+        mlrun = self.client.create_run(exp_id, start_time=run.start_ms, tags=tags, run_name=run.name)
         run_id = mlrun.info.run_id
         try:
-            for part in _chunks([Param(k, v) for k, v in run.params.items()], _BATCH_PARAMS):
-                self.client.log_batch(run_id, params=part, synchronous=True)
-            points = [Metric(p.key, float(p.value), run.end_ms, p.step) for p in run.metrics]
-            for part in _chunks(points, _BATCH_METRICS):
-                self.client.log_batch(run_id, metrics=part, synchronous=True)
-            with tempfile.TemporaryDirectory(prefix="mmbench-track-") as tmp:
-                (Path(tmp) / RECORD_ARTEFACT).write_bytes(path.read_bytes())  # the file as written, byte for byte
-                (Path(tmp) / RECIPE_ARTEFACT).write_text(view.recipe_yaml(record), encoding="utf-8")
-                self.client.log_artifacts(run_id, tmp)
+            self.add_to_run(run_id, run.metrics, files, params=run.params, end_ms=run.end_ms)
             self.client.set_terminated(run_id, "FINISHED", end_time=run.end_ms)
         except BaseException:
-            try:  # leave it marked failed: the next attempt deletes it and logs the record again
+            try:  # leave it marked failed: the next attempt deletes it and logs it again
                 self.client.set_terminated(run_id, "FAILED")
             except Exception:
                 pass
             raise
         return run_id
+
+    def add_to_run(self, run_id: str, metrics: Sequence[view.Point], files: Mapping[str, bytes] | None = None,
+                   params: Mapping[str, str] | None = None, end_ms: int | None = None,
+                   tags: Mapping[str, str] | None = None) -> None:
+        """Log params, tags, metric points and artefacts into an existing run (artefacts of the same name are
+        replaced)."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        for part in _chunks([Param(k, v) for k, v in (params or {}).items()], _BATCH_PARAMS):
+            self.client.log_batch(run_id, params=part, synchronous=True)
+        for part in _chunks([RunTag(k, v) for k, v in (tags or {}).items()], _BATCH_PARAMS):
+            self.client.log_batch(run_id, tags=part, synchronous=True)
+        stamp = end_ms if end_ms is not None else int(time.time() * 1000)
+        points = [Metric(p.key, float(p.value), stamp, p.step) for p in metrics]
+        for part in _chunks(points, _BATCH_METRICS):
+            self.client.log_batch(run_id, metrics=part, synchronous=True)
+        if files:
+            with tempfile.TemporaryDirectory(prefix="mmbench-track-") as tmp:
+                for name, data in files.items():
+                    (Path(tmp) / name).write_bytes(data)
+                self.client.log_artifacts(run_id, tmp)

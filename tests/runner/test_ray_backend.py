@@ -146,9 +146,11 @@ def _folder(tmp_path: Path) -> Path:
 def test_study_survives_losing_a_node_with_every_record_intact(cluster, tmp_path):
     address, env = cluster
     folder = _folder(tmp_path)
-    env = {**env, "MMBENCH_CACHE_DIR": str(folder / "cache")}
+    env = {**env, "MMBENCH_CACHE_DIR": str(folder / "cache"), "MLFLOW_DISABLE_TELEMETRY": "true"}
+    uri = f"sqlite:///{folder / 'mlflow.db'}"  # tracked as it runs: each trial logged by the driver as it ends
     cmd = [sys.executable, "-m", "mmbench", "sweep", str(folder / "study.yaml"), "--backend", "ray", "--address",
-           address, "--workers", "2", "-q", "--results-dir", str(folder / "res")]
+           address, "--workers", "2", "-q", "--results-dir", str(folder / "res"), "--track", "mlflow",
+           "--tracking-uri", uri]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     started, killed, lines = 0, None, []
     assert proc.stderr is not None
@@ -178,6 +180,15 @@ def test_study_survives_losing_a_node_with_every_record_intact(cluster, tmp_path
     # the trial that ran on the killed node was run again by Ray (its second attempt reported from the start)
     assert max(t["attempts"] for t in summary["trials"]) == 2, [t["attempts"] for t in summary["trials"]]
     assert (folder / "tuned.yaml").is_file()
+    # MLflow: the study's run, the 5 ended trials under it (the lost attempt is not a trial), a record under each
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("two-nodes").experiment_id], max_results=100)
+    kinds = sorted(r.data.tags.get("mmbench.kind", "record") for r in runs)
+    assert kinds == ["record"] * 5 + ["study"] + ["trial"] * 5, kinds
+    trial_runs = {r.info.run_id for r in runs if r.data.tags.get("mmbench.kind") == "trial"}
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs if "mmbench.run_id" in r.data.tags} == trial_runs
 
 
 def test_explicit_sweep_and_multi_seed_run_on_ray(cluster, tmp_path):
