@@ -77,6 +77,8 @@ def load_backbone(model: str, *, encoder: str, revision: str | None, model_class
     else:
         ensure_hub(model, encoder=encoder, revision=revision, cached_files=("config.json",),
                    alternatives=OFFLINE_TEXT)
+    bars = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.utils.logging.disable_progress_bar()  # a "Loading weights" bar in the middle of a run's log
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(model, revision=revision)
         # float32 whatever the checkpoint stores: half precision on CPU is slow and changes the features
@@ -87,6 +89,9 @@ def load_backbone(model: str, *, encoder: str, revision: str | None, model_class
             f"encoder {encoder!r}: cannot load {model!r}{at} ({exc}); fix: pass an existing hub id or a local "
             f"folder written by save_pretrained() with its tokenizer files, or use an offline encoder: "
             f"{OFFLINE_TEXT}") from exc
+    finally:
+        if bars:
+            transformers.utils.logging.enable_progress_bar()
     config = net.config
     # Past max_position_embeddings a model fails on indexing; tokenizers may also declare a smaller limit.
     limits = [max_length, tokenizer.model_max_length, getattr(config, "max_position_embeddings", None)]
