@@ -110,15 +110,26 @@ def bench_scale(sizes: str, items_per_interaction: float, users_per_interaction:
 @click.option("--queries", type=click.IntRange(min=1), default=1000, show_default=True,
               help="One-user requests timed for each search (users drawn with --seed).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--ef-search", "ef_search", default="", metavar="N[,N...]",
+              help="Also measure at these HNSW search breadths (e.g. 16,32,64,128,256): recall and times for each.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the measurements as JSON here (atomically).")
 @_friendly
-def bench_ann(folder: Path, k: int, exclude_seen: bool, queries: int, seed: int, out: Path | None) -> None:
+def bench_ann(folder: Path, k: int, exclude_seen: bool, queries: int, seed: int, ef_search: str,
+              out: Path | None) -> None:
     """Approximate search on an export: recall@K against exact search over every user, and query times."""
     from mmbench.serve import Recommender
     from mmbench.serve.bench import measure_ann
 
-    report = measure_ann(Recommender.load(folder), k=k, exclude_seen=exclude_seen, queries=queries, seed=seed)
+    try:
+        efs = [int(x) for x in ef_search.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{ef_search!r}: expected whole numbers separated by commas, e.g. 32,64,128",
+                                 param_hint="--ef-search") from None
+    if any(ef < 1 for ef in efs):
+        raise click.BadParameter(f"{ef_search!r}: every breadth must be >= 1", param_hint="--ef-search")
+    report = measure_ann(Recommender.load(folder), k=k, exclude_seen=exclude_seen, queries=queries, seed=seed,
+                         ef_search=efs)
     one, every = report["one_user"], report["all_users"]
     click.echo(f"recall@{k} of ANN against exact search ({'seen items excluded' if exclude_seen else 'seen included'}),"
                f" {report['users']:,} users × {report['items']:,} items: {report['recall']:.4f}")
@@ -126,6 +137,10 @@ def bench_ann(folder: Path, k: int, exclude_seen: bool, queries: int, seed: int,
     click.echo(f"all users (batches of {every['batch_size']}): exact {every['exact_s']:.2f} s, ann {every['ann_s']:.2f} s")
     click.echo(f"one user ({one['queries']} requests): exact p50 {one['exact']['ms_p50']:.3f} ms / p95 "
                f"{one['exact']['ms_p95']:.3f} ms, ann p50 {one['ann']['ms_p50']:.3f} ms / p95 {one['ann']['ms_p95']:.3f} ms")
+    for row in report.get("ef_search_sweep", []):
+        click.echo(f"  ef_search {row['ef_search']:>4}: recall@{k} {row['recall']:.4f}, one user p50 "
+                   f"{row['one_user']['ms_p50']:.3f} ms / p95 {row['one_user']['ms_p95']:.3f} ms, all users "
+                   f"{row['ann_s']:.2f} s")
     click.echo(f"threads: {report['threads']}")
     if out is not None:
         from mmbench.results.store import atomic_write_text

@@ -74,3 +74,13 @@ def test_bench_ann_prints_recall(exported, tmp_path):
     assert res.exit_code == 0 and "recall@10 of ANN against exact search (seen items excluded)" in res.stdout
     report = json.loads((tmp_path / "ann.json").read_text())
     assert report["kind"] == "mmbench bench ann" and 0.95 <= report["recall"] <= 1.0
+
+
+def test_bench_ann_ef_search_sweep_and_its_bad_values(exported, tmp_path):
+    res = _invoke("bench", "ann", str(exported[2]), "--queries", "5", "--ef-search", "16,64",
+                  "--out", str(tmp_path / "ann.json"))
+    assert res.exit_code == 0 and "ef_search   16: recall@10" in res.stdout and "ef_search   64" in res.stdout
+    assert [r["ef_search"] for r in json.loads((tmp_path / "ann.json").read_text())["ef_search_sweep"]] == [16, 64]
+    for bad in ("16,x", "0"):
+        res = _invoke("bench", "ann", str(exported[2]), "--ef-search", bad)
+        assert res.exit_code == 2 and "--ef-search" in res.output

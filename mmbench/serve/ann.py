@@ -79,6 +79,12 @@ class HnswIndex:
     def write(self, path: Path) -> None:
         require_faiss().write_index(self.index, str(path))
 
+    def set_ef_search(self, ef: int) -> None:
+        """The search breadth from now on (wider: higher recall, slower); ``params`` keeps the index's own."""
+        if ef < 1:
+            raise ValueError(f"ef_search must be >= 1, got {ef}")
+        self.index.hnsw.efSearch = int(ef)
+
     @property
     def ntotal(self) -> int:
         return int(self.index.ntotal)

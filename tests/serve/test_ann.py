@@ -66,3 +66,19 @@ def test_hnsw_on_a_real_export(exported):
     assert np.array_equal(stored.search(q, 10)[1], fresh.search(q, 10)[1])
     # an index asked for more than its ef finds that many
     assert (stored.search(q[:2], 300)[1] >= 0).all()
+
+
+def test_an_ef_search_sweep_trades_recall_for_breadth_and_restores_the_index(exported):
+    rec = Recommender.load(exported[2])
+    index = rec.ann_index()
+    report = measure_ann(rec, k=10, exclude_seen=True, queries=10, ef_search=[1, 16, 256])
+    sweep = report["ef_search_sweep"]
+    assert [row["ef_search"] for row in sweep] == [1, 16, 256]
+    # ef below k is raised to k for the search, so ef 1 searches as ef 10; wider never finds less here
+    recalls = [row["recall"] for row in sweep]
+    assert recalls == sorted(recalls) and recalls[-1] >= report["recall"] >= recalls[0]
+    assert sweep[-1]["recall"] >= 0.95
+    assert index.index.hnsw.efSearch == index.params["ef_search"]  # the index's own breadth back afterwards
+    with pytest.raises(ValueError, match="no ef_search"):
+        rec.use_ann(ExactIndex(rec.items))
+        measure_ann(rec, k=10, queries=2, ef_search=[8])
