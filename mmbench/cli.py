@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from mmbench import __version__
+from mmbench.cli_options import tracking_options
 from mmbench.errors import MMBenchError
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -84,13 +85,8 @@ def main() -> None:
                    "a long multi-seed suite continues where it stopped.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where models train and are evaluated (local backend): auto = cuda when present, else cpu.")
-@click.option("--track", type=click.Choice(["none", "mlflow"], case_sensitive=False), default="none",
-              envvar="MMBENCH_TRACKING", show_default=True, show_envvar=True,
-              help="Also log each record to MLflow as it is written: params, curves, metrics, the record and "
-                   "recipe as artefacts (needs the `track` extra).")
-@click.option("--tracking-uri", metavar="URI", help="With --track mlflow: sqlite:///PATH.db, http(s)://HOST:PORT, "
-              "... [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the current folder]")
-@click.option("--experiment", metavar="NAME", help="With --track mlflow: the experiment [default: the recipe name]")
+@tracking_options("each record as it is written: params, curves, metrics, the record and recipe as artefacts",
+                  "the recipe name")
 @_friendly
 def run(recipes: tuple[Path, ...], overrides: tuple[str, ...], seeds: tuple[int, ...], results_dir: Path | None,
         threads: int | None, plugins: tuple[str, ...], quiet: bool, resume: bool, reuse: bool, backend: str,

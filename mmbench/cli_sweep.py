@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from mmbench.cli import _friendly, _load
+from mmbench.cli_options import tracking_options
 
 if TYPE_CHECKING:
     from mmbench.cli_track import SweepTracker
@@ -40,13 +41,8 @@ if TYPE_CHECKING:
 @click.option("--recipe", "recipe", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Run the sweep or study on this recipe instead of the file's (e.g. your own data); it is then "
                    "named <sweep>.<recipe stem>.")
-@click.option("--track", type=click.Choice(["none", "mlflow"], case_sensitive=False), default="none",
-              envvar="MMBENCH_TRACKING", show_default=True, show_envvar=True,
-              help="Also log the sweep to MLflow: a run for the sweep, one per study trial as it ends (pruned and "
-                   "failed too), each trial's records nested under it (needs the `track` extra).")
-@click.option("--tracking-uri", metavar="URI", help="With --track mlflow: sqlite:///PATH.db, http(s)://HOST:PORT, "
-              "... [default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the current folder]")
-@click.option("--experiment", metavar="NAME", help="With --track mlflow: the experiment [default: the sweep name]")
+@tracking_options("the sweep: a run for the sweep, one per study trial as it ends (pruned and failed too), each "
+                  "trial's records nested under it", "the sweep name")
 @_friendly
 def sweep(sweep_file: Path, results_dir: Path | None, jobs: int, rerun: bool, dry_run: bool, plugins: tuple[str, ...],
           quiet: bool, backend: str, address: str | None, workers: int, cpus_per_trial: int,
