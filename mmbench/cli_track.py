@@ -113,7 +113,8 @@ class SweepTracker:
     def _sync_study(self) -> None:
         from mmbench.runner.study import StudyHandle
         from mmbench.runner.tune import storage_url
-        from mmbench.tracking.sweep_view import TRIAL_KEY, ended_trials, sweep_tags, trial_key, trial_run
+        from mmbench.results.tune import ended_trials
+        from mmbench.tracking.sweep_view import TRIAL_KEY, sweep_tags, trial_key, trial_run
 
         assert self.sweep.search is not None
         handle = StudyHandle(storage_url(self.sweep, self.folder), self.sweep.name, self.sweep.search)

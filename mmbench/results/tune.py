@@ -21,6 +21,12 @@ from mmbench.recipe.sweep import Sweep
 from mmbench.results.store import atomic_write_text
 
 
+def ended_trials(trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trials that used the budget: complete, pruned or failed (an interrupted one was run again under a new
+    number and does not count)."""
+    return [t for t in trials if t["state"] in ("complete", "pruned", "fail") and not t["user_attrs"].get("interrupted")]
+
+
 @dataclass(frozen=True)
 class StudySummary:
     """A study's trials and sessions as plain data, with its budget and best trial."""
@@ -40,8 +46,7 @@ class StudySummary:
     @property
     def ended(self) -> list[dict[str, Any]]:
         """Trials that used the budget (interrupted ones were run again and do not count)."""
-        return [t for t in self.trials if t["state"] in ("complete", "pruned", "fail")
-                and not t["user_attrs"].get("interrupted")]
+        return ended_trials(self.trials)
 
     @property
     def best(self) -> dict[str, Any] | None:

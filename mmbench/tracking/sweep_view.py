@@ -8,24 +8,17 @@ A trial's run records are logged as runs nested under the trial's run (see :mod:
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from mmbench.recipe.sweep import Sweep
 from mmbench.search_space import describe
-from mmbench.tracking.view import MAX_PARAM_CHARS, Point, TrackedRun, metric_key
+from mmbench.tracking.view import Point, TrackedRun, metric_key, param_text
 
-ENDED = ("complete", "pruned", "fail")
 SWEEP_KEY, TRIAL_KEY = "mmbench.sweep_key", "mmbench.trial_key"  # the tags a logged run is found again by
 MAX_TAG_CHARS = 5000  # MLflow's limit on a tag value is 8,000 characters; errors are cut well before
-
-
-def _text(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-    return text if len(text) <= MAX_PARAM_CHARS else text[:MAX_PARAM_CHARS - 1] + "…"
 
 
 def sweep_tags(sweep: Sweep) -> dict[str, str]:
@@ -42,17 +35,17 @@ def sweep_key(sweep: Sweep, folder: Path) -> str:
 def sweep_run(sweep: Sweep, folder: Path) -> TrackedRun:
     """The parent run of ``sweep`` (results in ``folder``): what it searches or lists, over which seeds,
     selected on what."""
-    params = {"recipe": str(sweep.recipe_path), "seeds": _text(list(sweep.seeds)), "select.metric": sweep.metric,
+    params = {"recipe": str(sweep.recipe_path), "seeds": param_text(list(sweep.seeds)), "select.metric": sweep.metric,
               "select.role": sweep.role}
     if sweep.search is not None:
         search = sweep.search
         params |= {"search.model": search.model_path, "search.component": search.component,
-                   **{f"search.{metric_key(k)}": _text(v) for k, v in search.budget(0, len(sweep.seeds)).items()
+                   **{f"search.{metric_key(k)}": param_text(v) for k, v in search.budget(0, len(sweep.seeds)).items()
                       if k != "epochs"},  # the budget's epochs are the recipe's, logged with each record
-                   **{f"space.{metric_key(k)}": _text(describe({k: d})) for k, d in search.space.items()}}
+                   **{f"space.{metric_key(k)}": param_text(describe({k: d})) for k, d in search.space.items()}}
     else:
         params |= {"trials": str(len(sweep.trials)),
-                   **{f"trial.{t.name}": _text(", ".join(t.assignments) or "(recipe as is)") for t in sweep.trials}}
+                   **{f"trial.{t.name}": param_text(", ".join(t.assignments) or "(recipe as is)") for t in sweep.trials}}
     tags = {**sweep_tags(sweep), SWEEP_KEY: sweep_key(sweep, folder), "mmbench.sweep_folder": str(folder),
             "mmbench.kind": "study" if sweep.search is not None else "sweep"}
     if sweep.description:
@@ -65,17 +58,12 @@ def trial_key(sweep: Sweep, folder: Path, number: int) -> str:
     return f"{sweep_key(sweep, folder)}/{number}"
 
 
-def ended_trials(trials: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """The trials that used the budget (an interrupted one is run again under a new number)."""
-    return [t for t in trials if t["state"] in ENDED and not t["user_attrs"].get("interrupted")]
-
-
 def trial_run(sweep: Sweep, folder: Path, trial: Mapping[str, Any]) -> TrackedRun:
     """One ended study trial: its sampled params, state, objective, per-seed values, validation curve, cost."""
     attrs = trial["user_attrs"]
     original = attrs.get("recipe_trial")
     key = metric_key(f"valid {sweep.metric}").replace(" ", ".")
-    params = {metric_key(k): _text(v) for k, v in trial["params"].items()}
+    params = {metric_key(k): param_text(v) for k, v in trial["params"].items()}
     tags = {**sweep_tags(sweep), TRIAL_KEY: trial_key(sweep, folder, trial["number"]), "mmbench.kind": "trial",
             "mmbench.trial": str(trial["number"]), "mmbench.trial_state": trial["state"],
             "mmbench.where": str(attrs.get("where", ""))}

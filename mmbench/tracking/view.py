@@ -65,9 +65,14 @@ def flat_params(tree: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
             for i, item in enumerate(v):
                 out.update(flat_params(item, f"{key}.{i}."))
         else:
-            text = v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)
-            out[key] = text if len(text) <= MAX_PARAM_CHARS else text[:MAX_PARAM_CHARS - 1] + "…"
+            out[key] = param_text(v)
     return out
+
+
+def param_text(value: Any) -> str:
+    """A param value as text: strings as is, anything else as JSON, cut to MLflow's limit."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= MAX_PARAM_CHARS else text[:MAX_PARAM_CHARS - 1] + "…"
 
 
 def model_labels(record: RunRecord) -> Iterator[tuple[str, ModelResult, dict[str, Any]]]:
