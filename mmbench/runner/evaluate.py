@@ -5,11 +5,14 @@ A target item is never masked, even if the user also has it in an earlier part.
 
 Speed: beyond computing the scores, the evaluator reads them from memory twice (the NaN check, then the
 comparisons) and never copies or writes them. Masking is subtractive: each target is compared with *all* items,
-then the comparisons with the user's few masked items (their gathered scores) are taken back. The comparisons
-run on blocks of rows small enough to stay in the CPU cache, and count into integers. They run in numpy, one
-thread per core, each on its own blocks: torch would split every small block across its threads, which then wait
-for each other thousands of times per batch; fine on an idle machine, but several times slower as soon as other
-processes use the cores.
+then the comparisons with the user's few masked items (their gathered scores) are taken back. Each target is
+compared with its own score row (a view, never a copy) and the flat result counted: numpy counts a flat boolean
+array several times faster than along an axis of a 2-D one (measured on one core: 0.26 s against 1.47 s for a
+Gowalla-like batch of 4,096 users with 5.7 targets each over 41k items; 0.05 s against 0.09 s for 4,096
+leave-one-out targets over 12k items), and a row stays in the CPU cache between its two comparisons. They run in
+numpy, one thread per core, each on its own targets: torch would split every small comparison across its
+threads, which then wait for each other thousands of times per batch; fine on an idle machine, but several times
+slower as soon as other processes use the cores.
 """
 
 from __future__ import annotations
@@ -28,10 +31,6 @@ from mmbench.memory import rows_per_block
 from mmbench.metrics.ranking import RankInfo
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]
-# Scores compared per block: 2^18 float32 scores (1 MiB) stay in a core's L2 cache between the block's two
-# comparisons, and the boolean temporaries stay small. Measured on Beauty (2 cores): 2^16-2^21 cost the same;
-# comparing whole 4,096-user batches costs 1.3x more and allocates two 50 MB boolean matrices.
-_CMP_BUDGET = 1 << 18
 
 
 class ScoreError(MMBenchError):
@@ -141,31 +140,28 @@ def _one_thread() -> Iterator[None]:
 def _count_all_items(scores: np.ndarray, t_rows: np.ndarray, t_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Items scored above (``gt``) and at least as high as (``ge``) each target, over all items of its row.
 
-    Works on blocks of targets so that a block of score rows and its comparison stay in cache between the
-    two comparisons. Rows of one target each (leave-one-out) are sliced, not copied. The blocks are shared out
-    to as many Python threads as torch may use (numpy releases the GIL while it compares and counts).
+    One flat comparison and one count per target and relation, on the target's score row as a view. The targets
+    are shared out in contiguous ranges to as many Python threads as torch may use (numpy releases the GIL while
+    it compares and counts).
     """
-    n_pairs, n_items = len(t_rows), scores.shape[1]
+    n_pairs = len(t_rows)
     gt = np.empty(n_pairs, dtype=np.int64)
     ge = np.empty(n_pairs, dtype=np.int64)
-    starts = range(0, n_pairs, max(1, _CMP_BUDGET // n_items))
+    rows = t_rows.tolist()
 
-    def count(block_starts: range) -> None:
-        for s in block_starts:
-            e = min(s + starts.step, n_pairs)
-            first, last = int(t_rows[s]), int(t_rows[e - 1])
-            # t_rows is sorted, so e - s targets spanning e - s rows are one target per consecutive row
-            block = scores[first:last + 1] if last - first == e - s - 1 else scores[t_rows[s:e]]
-            ts = t_scores[s:e, None]
-            gt[s:e] = np.count_nonzero(block > ts, axis=1)
-            ge[s:e] = np.count_nonzero(block >= ts, axis=1)
+    def count(start: int, end: int) -> None:
+        for i in range(start, end):
+            row, t = scores[rows[i]], t_scores[i]  # t keeps the scores' dtype: exact comparisons
+            gt[i] = np.count_nonzero(row > t)
+            ge[i] = np.count_nonzero(row >= t)
 
-    workers = min(torch.get_num_threads(), len(starts))
-    if workers <= 1:
-        count(starts)
-    else:  # every worker writes its own blocks of gt and ge
+    workers = max(1, min(torch.get_num_threads(), n_pairs))
+    bounds = [n_pairs * w // workers for w in range(workers + 1)]
+    if workers == 1:
+        count(0, n_pairs)
+    else:  # every worker writes its own range of gt and ge
         with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(count, [starts[w::workers] for w in range(workers)]))
+            list(pool.map(count, bounds[:-1], bounds[1:]))
     return gt, ge
 
 

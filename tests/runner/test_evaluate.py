@@ -227,15 +227,22 @@ def _brute_force_user(scores: np.ndarray, candidates: list[int], targets: set[in
     return {m: v / count for m, v in total.items()}
 
 
-@pytest.mark.parametrize("budget", [None, 1], ids=["blocks", "one-target-per-block"])
+@pytest.mark.parametrize("n_threads", [1, 3], ids=["one-thread", "three-threads"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_ties_and_masking_match_brute_force(seed, budget, monkeypatch):
+def test_ties_and_masking_match_brute_force(seed, n_threads):
     # 8 users x 9 items, integer scores in 0..3 (many ties); 0-3 train items, 1-3 valid and 1-2 test targets per
     # user, drawn with overlaps allowed between parts (a target is never masked). Expected per user = the average
-    # over all tie-breakings of the non-masked candidates; the mean is over users. A comparison budget of 1 makes
-    # every block one target (a sliced row); the default puts all targets in one block (gathered rows).
-    if budget is not None:
-        monkeypatch.setattr(evaluate_mod, "_CMP_BUDGET", budget)
+    # over all tie-breakings of the non-masked candidates; the mean is over users. The targets are counted on one
+    # thread, or shared out to three.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        _check_ties_and_masking(seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _check_ties_and_masking(seed: int) -> None:
     rng = np.random.default_rng(seed)
     n_users, n_items = 8, 9
     table = rng.integers(0, 4, size=(n_users, n_items)).astype(np.float32)
@@ -423,24 +430,43 @@ def test_batch_size_does_not_change_results(part):
     assert 0.0 < results[0]["NDCG@20"] < 1.0
 
 
-def test_comparison_blocks_do_not_change_results(monkeypatch):
+def test_threads_and_batches_do_not_change_results():
     sp, table = _random_mixed_split(1, 120, 200)
     kw = dict(metrics=ALL, ks=[1, 10, 20])
     want_users, want = evaluate_users(table_scorer(table), sp, "test", **kw)
-    # budget 1: one target per block (a sliced score row); 5000 comparisons = 25 targets per block, mixing
-    # one-target and several-target users (gathered rows); the blocks are shared out to 1 or 3 threads.
-    # Per-user values exactly equal.
+    # one-target and several-target users mixed; the targets shared out to 1, 2 or 3 threads (uneven contiguous
+    # ranges), in batches of 33 or all users. Per-user values exactly equal.
     threads = torch.get_num_threads()
     try:
-        for budget, batch_size, n_threads in [(1, 4096, 3), (5000, 33, 1), (5000, 4096, 3), (5000, 4096, 1)]:
-            monkeypatch.setattr(evaluate_mod, "_CMP_BUDGET", budget)
+        for batch_size, n_threads in [(4096, 3), (33, 1), (33, 2), (4096, 1)]:
             torch.set_num_threads(n_threads)
             users, got = evaluate_users(table_scorer(table), sp, "test", batch_size=batch_size, **kw)
             np.testing.assert_array_equal(users, want_users)
             for col in want:
-                assert torch.equal(got[col], want[col]), (budget, batch_size, n_threads, col)
+                assert torch.equal(got[col], want[col]), (batch_size, n_threads, col)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_counts_equal_a_dense_comparison_on_several_threads(monkeypatch):
+    # _count_all_items against numpy's dense [targets, items] comparison: rows with 1..6 targets, ties, -inf, and
+    # float64 scores that float32 would merge (1 + 2^-40 vs 1); every worker writes only its own range.
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 5, size=(50, 40)).astype(np.float64)
+    scores[::7, ::3] = -np.inf
+    scores[1, :] = 1.0
+    scores[1, 5] = 1.0 + 2.0 ** -40
+    t_len = rng.integers(1, 7, size=50)
+    t_rows = np.repeat(np.arange(50), t_len)
+    t_cols = np.concatenate([rng.choice(40, n, replace=False) for n in t_len])
+    t_cols[t_rows == 1] = np.arange(int(t_len[1]))  # row 1 targets 1.0 items only; item 5 is above them
+    t_scores = scores[t_rows, t_cols]
+    for n_threads in (1, 2, 4, 1000):
+        monkeypatch.setattr(torch, "get_num_threads", lambda n=n_threads: n)
+        gt, ge = evaluate_mod._count_all_items(scores, t_rows, t_scores)
+        np.testing.assert_array_equal(gt, (scores[t_rows] > t_scores[:, None]).sum(1))
+        np.testing.assert_array_equal(ge, (scores[t_rows] >= t_scores[:, None]).sum(1))
+    assert gt[t_rows == 1].tolist() == [1] * int(t_len[1])
 
 
 def test_score_dtype_and_order_of_pairs_do_not_matter():
